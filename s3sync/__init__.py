@@ -1,0 +1,26 @@
+"""s3sync: mirror a directory tree into S3 and back, in parallel."""
+
+__version__ = "0.1.0"
+
+from s3sync.api import push
+from s3sync.errors import (
+    ConfigError,
+    ExitCode,
+    FatalError,
+    RemoteError,
+    S3SyncError,
+)
+from s3sync.model import Outcome, Reason, Report
+
+__all__ = [
+    "ConfigError",
+    "ExitCode",
+    "FatalError",
+    "Outcome",
+    "Reason",
+    "RemoteError",
+    "Report",
+    "S3SyncError",
+    "__version__",
+    "push",
+]

@@ -1,0 +1,5 @@
+"""``python -m s3sync``."""
+
+from s3sync.cli import main
+
+main()

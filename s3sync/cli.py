@@ -1,0 +1,208 @@
+"""The command line: click parsing, the config file as defaults, and the only exit."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import traceback
+from types import FrameType
+from typing import Any, NoReturn
+
+import click
+
+from s3sync import __version__, api, config
+from s3sync.errors import ConfigError, ExitCode, S3SyncError
+from s3sync.progress import ConsoleReporter
+
+
+def _size(_ctx: click.Context, param: click.Parameter, value: str | int) -> int:
+    try:
+        return config.parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
+
+
+class _OrderedRulesCommand(click.Command):
+    """Keeps --include/--exclude in command-line order: the first matching rule wins."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rules: list[tuple[bool, str]] = []
+        it = iter(args)
+        for arg in it:
+            if arg == "--":
+                break
+            for flag, include in (("--include", True), ("--exclude", False)):
+                if arg == flag:
+                    rules.append((include, next(it, "")))
+                elif arg.startswith(flag + "="):
+                    rules.append((include, arg[len(flag) + 1 :]))
+        ctx.meta["s3sync.rules"] = tuple(rules)
+        return super().parse_args(ctx, args)
+
+
+class _UsageProblem(click.ClickException):
+    """A usage or config error told in one line, exit 2."""
+
+    exit_code = ExitCode.USAGE
+
+
+def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is None:
+        return
+    try:
+        defaults = config.load(value, command=ctx.info_name or "")
+    except ConfigError as exc:
+        raise _UsageProblem(str(exc)) from None
+    if "json" in defaults:
+        defaults["as_json"] = defaults.pop("json")
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="s3sync")
+def main() -> None:
+    """Mirror a directory tree into S3 and back, in parallel."""
+
+
+PUSH_EXAMPLES = """\b
+Examples:
+  s3sync push ./site s3://www.example.com
+  s3sync push -n -v ./site s3://bucket/prefix        # show what would change
+  s3sync push --exclude '*.tmp' --exclude '.git/' ./site s3://bucket
+  s3sync push --endpoint-url http://127.0.0.1:8333 ./site s3://bucket
+  s3sync push --config s3sync.toml --json ./site s3://bucket > run.jsonl
+
+\b
+Exit codes: 0 done, 1 some actions failed, 2 usage or config error,
+3 fatal (nothing changed), 4 locked, 5 deletes withheld, 130 interrupted.
+"""
+
+
+@main.command(cls=_OrderedRulesCommand, epilog=PUSH_EXAMPLES)
+@click.argument("src", metavar="SRC_DIR")
+@click.argument("dest", metavar="s3://BUCKET[/PREFIX]")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    is_eager=True,
+    expose_value=False,
+    callback=_load_config,
+    help="TOML file giving defaults for these options; flags win.",
+)
+@click.option(
+    "-w",
+    "--workers",
+    type=click.IntRange(1, 512),
+    default=16,
+    show_default=True,
+    help="Parallel transfers.",
+)
+@click.option(
+    "-f",
+    "--fudge",
+    type=click.FloatRange(0),
+    default=1200.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Clock fudge factor of the change rule (see README).",
+)
+@click.option("-D", "--no-delete", is_flag=True, help="Keep objects that have no local file.")
+@click.option("-n", "--dry-run", is_flag=True, help="Show what would be done; change nothing.")
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="PATTERN",
+    help="Include paths matching PATTERN (repeatable; first match wins).",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="PATTERN",
+    help="Exclude paths matching PATTERN (repeatable; first match wins).",
+)
+@click.option(
+    "--follow-symlinks/--no-follow-symlinks",
+    default=True,
+    show_default=True,
+    help="Upload what symlinks point to, or skip symlinks.",
+)
+@click.option("--endpoint-url", metavar="URL", help="S3 endpoint, for S3-compatible servers.")
+@click.option("--region", help="AWS region (default: the profile's, else us-east-1).")
+@click.option("--profile", help="AWS profile from ~/.aws/config.")
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 100),
+    default=4,
+    show_default=True,
+    help="Retries of a failed request (throttling, 5xx, timeouts, resets).",
+)
+@click.option(
+    "--multipart-threshold",
+    default="8MiB",
+    callback=_size,
+    metavar="SIZE",
+    show_default=True,
+    help="Files this large or larger go up as multipart uploads.",
+)
+@click.option(
+    "--part-size",
+    default="8MiB",
+    callback=_size,
+    metavar="SIZE",
+    show_default=True,
+    help="Part size of multipart uploads.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Write one JSON object per action and a summary to stdout.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Print every action with its reason.")
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+@click.pass_context
+def push(
+    ctx: click.Context,
+    /,
+    src: str,
+    dest: str,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    as_json: bool,
+    verbose: bool,
+    quiet: bool,
+    debug: bool,
+    **options: Any,
+) -> None:
+    """Upload SRC_DIR to s3://BUCKET[/PREFIX]: what is new or changed goes up, and objects
+    with no local file are deleted (after all uploads, and only if nothing failed).
+
+    A file is uploaded when its key is missing, its size differs, or its mtime is later
+    than the object's LastModified minus --fudge seconds.
+    """
+    rules = ctx.meta.get("s3sync.rules") or api.filter_rules(include, exclude)
+    reporter = ConsoleReporter(
+        verbosity=-1 if quiet else (1 if verbose else 0),
+        as_json=as_json,
+        bar=sys.stderr.isatty(),
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        report = api.push(src, dest, filters=rules, reporter=reporter, **options)
+    except S3SyncError as exc:
+        click.echo(f"s3sync push: {exc}", err=True)
+        ctx.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("s3sync push: interrupted", err=True)
+        ctx.exit(ExitCode.INTERRUPTED)
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"s3sync push: internal error: {exc!r} (--debug shows where)", err=True)
+        ctx.exit(ExitCode.PARTIAL)
+    ctx.exit(report.exit_code)

@@ -1,0 +1,110 @@
+"""The TOML config file: defaults for every option, validated with the key and line named."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from typing import Any
+
+from s3sync.errors import ConfigError
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*$", re.IGNORECASE)
+
+# key -> the Python type(s) its value must have; one table for every command.
+SCHEMA: Mapping[str, tuple[type, ...]] = {
+    "workers": (int,),
+    "fudge": (int, float),
+    "no_delete": (bool,),
+    "dry_run": (bool,),
+    "include": (list,),
+    "exclude": (list,),
+    "follow_symlinks": (bool,),
+    "endpoint_url": (str,),
+    "region": (str,),
+    "profile": (str,),
+    "retries": (int,),
+    "multipart_threshold": (int, str),
+    "part_size": (int, str),
+    "json": (bool,),
+    "verbose": (bool,),
+    "quiet": (bool,),
+}
+COMMANDS = ("push",)
+
+
+def parse_size(value: int | str) -> int:
+    """Return a byte count from an int or a string such as ``8MiB``, ``64M`` or ``100k``.
+
+    Units are powers of 1024 with or without the ``i`` (as aws-cli reads them).
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"size {value} is negative")
+        return value
+    match = _SIZE.match(str(value))
+    if match is None:
+        raise ValueError(f"'{value}' is not a size (write e.g. 8MiB, 64M or 1048576)")
+    number, unit, _binary = match.groups()
+    return int(float(number) * 1024 ** " kmgt".index(unit.lower() or " "))
+
+
+def _line_of(text: str, key: str) -> int | None:
+    pattern = re.compile(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?[ \t]*=", re.MULTILINE)
+    match = pattern.search(text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def _where(path: str, text: str, key: str) -> str:
+    line = _line_of(text, key)
+    return f"{path}, line {line}" if line else path
+
+
+def _check(path: str, text: str, table: Mapping[str, Any], scope: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for raw_key, value in table.items():
+        key = raw_key.replace("-", "_")
+        where = _where(path, text, raw_key)
+        if key not in SCHEMA:
+            known = ", ".join(sorted(SCHEMA))
+            raise ConfigError(f"{where}: unknown key '{scope}{raw_key}' (known keys: {known})")
+        types = SCHEMA[key]
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+            wanted = " or ".join(t.__name__ for t in types)
+            raise ConfigError(f"{where}: '{scope}{raw_key}' must be {wanted}, not {value!r}")
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: '{scope}{raw_key}' must be a list of strings")
+        if key in ("multipart_threshold", "part_size"):
+            assert isinstance(value, (int, str))
+            try:
+                parse_size(value)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: '{scope}{raw_key}': {exc}") from None
+        values[key] = value
+    return values
+
+
+def parse(text: str, *, path: str, command: str) -> dict[str, Any]:
+    """Return the option defaults *text* gives *command*: top-level keys, then its table."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    top = {k: v for k, v in data.items() if not (k in COMMANDS and isinstance(v, dict))}
+    values = _check(path, text, top, "")
+    section = data.get(command)
+    if isinstance(section, dict):
+        values.update(_check(path, text, section, f"{command}."))
+    return values
+
+
+def load(path: str, *, command: str) -> dict[str, Any]:
+    """Read the config file at *path* and return the defaults it gives *command*."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file '{path}': {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file '{path}' is not UTF-8 text") from None
+    return parse(text, path=path, command=command)

@@ -1,0 +1,179 @@
+"""Threads: scans that feed a matcher, and a bounded worker pool whose results come home.
+
+The engine knows nothing of S3 or files. Sources run on their own threads and may run
+ahead of the main thread by at most *backlog* items. The main thread, iterating
+``stream``, turns their items into actions (``handle``), hands actions to the pool (at
+most ``4 * workers`` in flight), and gets every result back in the same thread, so the
+caller can count, print and record without locks. ``workers=0`` performs inline.
+"""
+
+from __future__ import annotations
+
+import collections
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+E = TypeVar("E")
+A = TypeVar("A")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class _Item(Generic[E]):
+    source: int
+    value: E
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    source: int
+    error: BaseException | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Done(Generic[R]):
+    future: Future[R]
+
+
+def _run_source(
+    index: int,
+    source: Callable[[], Iterable[E]],
+    out: queue.SimpleQueue[object],
+    budget: threading.Semaphore,
+    stop: Callable[[], bool],
+) -> None:
+    try:
+        for value in source():
+            while not budget.acquire(timeout=0.2):
+                if stop():
+                    return
+            if stop():
+                return
+            out.put(_Item(index, value))
+    except BaseException as exc:  # handed to the main thread, which decides
+        out.put(_End(index, exc))
+    else:
+        out.put(_End(index, None))
+
+
+class SourceFailed(Exception):
+    """A source raised; ``source`` is its index and ``__cause__`` the error."""
+
+    def __init__(self, source: int, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.source = source
+        self.error = error
+
+
+def stream(
+    sources: Sequence[Callable[[], Iterable[E]]],
+    handle: Callable[[int, E], Iterable[A]],
+    finish: Callable[[], Iterable[A]],
+    perform: Callable[[A], R],
+    *,
+    workers: int,
+    cancel: threading.Event,
+    backlog: int = 1000,
+) -> Iterator[R]:
+    """Yield the result of every action produced from *sources*, in the caller's thread.
+
+    ``handle(source_index, item)`` runs in the caller's thread for every item; once all
+    sources have ended, ``finish()`` supplies the last actions. When a source raises,
+    or *cancel* is set, or the caller's thread is interrupted, no new action starts,
+    in-flight ones finish and are yielded, and then SourceFailed (or the interruption)
+    is raised; a cancel alone ends the stream quietly.
+    """
+    events: queue.SimpleQueue[object] = queue.SimpleQueue()
+    early: collections.deque[object] = collections.deque()
+    budget = threading.Semaphore(backlog)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="s3sync-work") if workers else None
+    limit = max(1, 4 * workers)
+    inflight = 0
+    ended = threading.Event()
+
+    def stopped() -> bool:
+        return ended.is_set() or cancel.is_set()
+
+    def take() -> object:
+        return early.popleft() if early else events.get()
+
+    def submit(action: A) -> Iterator[R]:
+        nonlocal inflight
+        if pool is None:
+            yield perform(action)
+            return
+        while inflight >= limit:
+            item = events.get()
+            if isinstance(item, _Done):
+                inflight -= 1
+                yield item.future.result()
+            else:
+                early.append(item)
+        future = pool.submit(perform, action)
+        inflight += 1
+        future.add_done_callback(lambda f: events.put(_Done(f)))
+
+    def drain() -> Iterator[R]:
+        nonlocal inflight
+        while inflight:
+            item = events.get()
+            if isinstance(item, _Done):
+                inflight -= 1
+                yield item.future.result()
+
+    for index, source in enumerate(sources):
+        threading.Thread(
+            target=_run_source,
+            args=(index, source, events, budget, stopped),
+            name=f"s3sync-scan-{index}",
+            daemon=True,
+        ).start()
+    failure: SourceFailed | None = None
+    try:
+        live = len(sources)
+        while live and not cancel.is_set():
+            item = take()
+            if isinstance(item, _Done):
+                inflight -= 1
+                yield item.future.result()
+            elif isinstance(item, _End):
+                live -= 1
+                if item.error is not None:
+                    failure = SourceFailed(item.source, item.error)
+                    failure.__cause__ = item.error
+                    break
+            elif isinstance(item, _Item):
+                budget.release()
+                for action in handle(item.source, item.value):
+                    yield from submit(action)
+                    if cancel.is_set():
+                        break
+        if failure is None and not cancel.is_set():
+            for action in finish():
+                yield from submit(action)
+                if cancel.is_set():
+                    break
+        yield from drain()
+    except GeneratorExit:
+        raise
+    except BaseException:
+        cancel.set()
+        yield from drain()
+        raise
+    finally:
+        ended.set()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    if failure is not None:
+        raise failure
+
+
+def apply(
+    actions: Iterable[A], perform: Callable[[A], R], *, workers: int, cancel: threading.Event
+) -> Iterator[R]:
+    """Yield ``perform(action)`` for each action, run on *workers* threads (0: inline)."""
+    return stream((), lambda _i, _v: (), lambda: actions, perform, workers=workers, cancel=cancel)

@@ -1,0 +1,109 @@
+"""Include/exclude rules, rsync style, applied the same way to files, directories and keys.
+
+``*`` matches within one path segment, ``**`` across segments, ``?`` one character,
+``[...]`` a character class. A leading ``/`` anchors the pattern at the root; otherwise
+it matches any trailing run of whole segments. A trailing ``/`` matches directories only.
+The first rule that matches decides; a path no rule matches is included.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from s3sync.errors import ConfigError
+from s3sync.paths import ancestors
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One ``--include`` (*include* True) or ``--exclude`` pattern, compiled."""
+
+    include: bool
+    pattern: str
+    dir_only: bool
+    regex: re.Pattern[str]
+
+
+def _translate(glob: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(glob)
+    while i < n:
+        c = glob[i]
+        if glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            end = glob.find("]", i + 2 if glob.startswith(("[!", "[^"), i) else i + 1)
+            if end < 0:
+                raise ValueError("unclosed '['")
+            body = glob[i + 1 : end]
+            if body[:1] in ("!", "^"):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end
+        elif c == "\\" and i + 1 < n:
+            out.append(re.escape(glob[i + 1]))
+            i += 1
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+def compile_rule(include: bool, pattern: str) -> Rule:
+    """Compile one pattern; raise ConfigError naming the pattern when it is malformed."""
+    body = pattern
+    dir_only = body.endswith("/")
+    body = body.rstrip("/") if dir_only else body
+    anchored = body.startswith("/")
+    body = body.lstrip("/")
+    if not body:
+        raise ConfigError(f"filter pattern '{pattern}' matches nothing: give a name or glob")
+    try:
+        regex = _translate(body)
+        compiled = re.compile(regex if anchored else f"(?:.*/)?{regex}", re.DOTALL)
+    except (ValueError, re.error) as exc:
+        raise ConfigError(f"filter pattern '{pattern}' is not a valid glob: {exc}") from None
+    return Rule(include, pattern, dir_only, compiled)
+
+
+class Filter:
+    """Decides which relative paths take part in a sync."""
+
+    def __init__(self, rules: Sequence[tuple[bool, str]] = ()) -> None:
+        self.rules = tuple(compile_rule(include, pattern) for include, pattern in rules)
+        self._dirs: dict[str, bool] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def _decide(self, path: str, *, is_dir: bool) -> bool:
+        for rule in self.rules:
+            if (is_dir or not rule.dir_only) and rule.regex.fullmatch(path):
+                return rule.include
+        return True
+
+    def dir_included(self, reldir: str) -> bool:
+        """Return True when the walk should descend into the directory *reldir*."""
+        decided = self._dirs.get(reldir)
+        if decided is None:
+            decided = self._decide(reldir, is_dir=True)
+            self._dirs[reldir] = decided
+        return decided
+
+    def file_included(self, relpath: str) -> bool:
+        """Return True when the file *relpath* is included, its directories aside."""
+        return self._decide(relpath, is_dir=False)
+
+    def included(self, relpath: str) -> bool:
+        """Return True when the file or key *relpath* is included, directories and all."""
+        if not self.rules:
+            return True
+        return all(self.dir_included(d) for d in ancestors(relpath)) and self.file_included(relpath)

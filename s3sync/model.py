@@ -1,0 +1,147 @@
+"""Frozen value types shared by every layer: stats, reasons, actions, outcomes, the report."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from s3sync.errors import ExitCode
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """What both sides know about one entry: size in bytes, time in ns since the epoch (UTC).
+
+    For a local file the time is its mtime; for a listed object it is LastModified,
+    which is the upload time, not the file's mtime.
+    """
+
+    size: int
+    mtime_ns: int
+
+
+class Reason(enum.Enum):
+    """Why an action was planned; the value is what ``-v`` and ``--json`` print."""
+
+    NEW = "new"
+    SIZE = "size"
+    MTIME = "mtime"
+    GONE = "gone"
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """Put the local file at *path* (relative to the source root) as *key*."""
+
+    key: str
+    path: str
+    stat: Stat
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Remove *key*, which has no local counterpart."""
+
+    key: str
+    reason: Reason = Reason.GONE
+
+
+Action = Upload | Delete
+
+
+class Severity(enum.Enum):
+    """ERROR problems fail the run (exit 1, no deletes); WARNING problems are only reported."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something found while scanning that was not transferred, and why."""
+
+    path: str
+    message: str
+    severity: Severity
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of performing one action; *error* is a one-line message or None."""
+
+    action: Action
+    error: str | None = None
+    retries: int = 0
+    dry_run: bool = False
+    fatal: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Return True when the action succeeded (or was only planned, in a dry run)."""
+        return self.error is None
+
+
+@dataclass(slots=True)
+class Report:
+    """Counts of one run, filled by the one reporting thread; ``exit_code`` is the status."""
+
+    dry_run: bool = False
+    keep_actions: bool = True
+    uploaded: int = 0
+    uploaded_bytes: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    retries: int = 0
+    withheld_deletes: int = 0
+    withheld_reason: str | None = None
+    interrupted: bool = False
+    fatal: str | None = None
+    duration: float = 0.0
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def record(self, outcome: Outcome) -> None:
+        """Count *outcome*."""
+        self.retries += outcome.retries
+        if self.keep_actions:
+            self.outcomes.append(outcome)
+        action = outcome.action
+        if not outcome.ok:
+            self.failed += 1
+            self.errors.append(Problem(action.key, outcome.error or "failed", Severity.ERROR))
+        elif isinstance(action, Upload):
+            self.uploaded += 1
+            self.uploaded_bytes += action.stat.size
+        else:
+            self.deleted += 1
+
+    def note(self, problem: Problem) -> None:
+        """Count a scan problem: errors fail the run, warnings do not."""
+        if problem.severity is Severity.ERROR:
+            self.failed += 1
+            self.errors.append(problem)
+        else:
+            self.warnings.append(problem)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """Return the exit status, applying the precedence documented in README.rst."""
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        if self.fatal is not None:
+            return ExitCode.FATAL
+        if self.failed:
+            return ExitCode.PARTIAL
+        if self.withheld_deletes and self.withheld_reason is not None:
+            return ExitCode.DELETES_WITHHELD
+        return ExitCode.OK
+
+
+def mtime_to_text(mtime_ns: int) -> str:
+    """Return *mtime_ns* as decimal seconds since the epoch, exact (``1700000000.5``)."""
+    sign = "-" if mtime_ns < 0 else ""
+    seconds, fraction = divmod(abs(mtime_ns), 1_000_000_000)
+    return f"{sign}{seconds}.{fraction:09d}".rstrip("0").rstrip(".")

@@ -1,0 +1,67 @@
+"""S3 URLs, keys and relative paths: the mapping between the two sides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from s3sync.errors import ConfigError
+
+MAX_KEY_BYTES = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A bucket and a key prefix that is empty or ends with ``/``."""
+
+    bucket: str
+    prefix: str
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def key(self, relpath: str) -> str:
+        """Return the key for the relative POSIX path *relpath*."""
+        return self.prefix + relpath
+
+    def relpath(self, key: str) -> str | None:
+        """Return the relative path for *key*, or None when no local path can hold it.
+
+        Keys that end with ``/``, have empty, ``.`` or ``..`` segments, or contain NUL
+        have no local file; push leaves them alone and restore refuses them.
+        """
+        if not key.startswith(self.prefix):
+            return None
+        rel = key[len(self.prefix) :]
+        if not rel or "\0" in rel:
+            return None
+        if any(part in ("", ".", "..") for part in rel.split("/")):
+            return None
+        return rel
+
+
+def parse_s3_url(url: str) -> Location:
+    """Parse ``s3://BUCKET[/PREFIX]``; ``s3://b/site`` and ``s3://b/site/`` are the same place."""
+    if not url.startswith("s3://"):
+        raise ConfigError(f"'{url}' is not an S3 URL: write s3://BUCKET or s3://BUCKET/PREFIX")
+    bucket, _, prefix = url[len("s3://") :].partition("/")
+    if not bucket:
+        raise ConfigError(f"'{url}' names no bucket: write s3://BUCKET or s3://BUCKET/PREFIX")
+    prefix = prefix.strip("/")
+    return Location(bucket, prefix + "/" if prefix else "")
+
+
+def key_problem(key: str) -> str | None:
+    """Return why *key* cannot be stored in S3, or None when it can."""
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "name is not valid UTF-8 (check the file system encoding); skipped"
+    if size > MAX_KEY_BYTES:
+        return f"key is {size} bytes, over S3's limit of {MAX_KEY_BYTES}; skipped"
+    return None
+
+
+def ancestors(relpath: str) -> list[str]:
+    """Return the directories above *relpath*, outermost first (``a/b/c`` -> ``a``, ``a/b``)."""
+    parts = relpath.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]

@@ -1,0 +1,209 @@
+"""Everything a run shows: the terminal bar, cron-quiet text, JSON lines. The only tqdm importer.
+
+Reporters are called from the main thread only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, Protocol, TextIO
+
+from tqdm import tqdm
+
+from s3sync.model import Action, Outcome, Problem, Report, Severity, Upload
+
+
+class Reporter(Protocol):
+    """What a run tells as it goes."""
+
+    def planned(self, action: Action) -> None:
+        """An action was decided and will be performed."""
+
+    def done(self, outcome: Outcome) -> None:
+        """An action finished (or failed)."""
+
+    def problem(self, problem: Problem) -> None:
+        """A scan found something it did not transfer."""
+
+    def finish(self, report: Report, command: str) -> None:
+        """The run ended; show the summary."""
+
+
+class NullReporter:
+    """Shows nothing; the API's default."""
+
+    def planned(self, action: Action) -> None:
+        pass
+
+    def done(self, outcome: Outcome) -> None:
+        pass
+
+    def problem(self, problem: Problem) -> None:
+        pass
+
+    def finish(self, report: Report, command: str) -> None:
+        pass
+
+
+class CallbackReporter(NullReporter):
+    """Calls *callback* with every outcome; the API's ``progress=`` argument."""
+
+    def __init__(self, callback: Callable[[Outcome], None]) -> None:
+        self._callback = callback
+
+    def done(self, outcome: Outcome) -> None:
+        self._callback(outcome)
+
+
+def human_bytes(n: float) -> str:
+    """Return *n* bytes as a short decimal string (``1.2 MB``)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def action_record(outcome: Outcome) -> dict[str, Any]:
+    """Return the JSON object ``--json`` prints for *outcome*."""
+    action = outcome.action
+    record: dict[str, Any] = {
+        "type": "upload" if isinstance(action, Upload) else "delete",
+        "key": action.key,
+        "reason": action.reason.value,
+        "status": "dry-run" if outcome.dry_run else ("ok" if outcome.ok else "failed"),
+    }
+    if isinstance(action, Upload):
+        record["path"] = action.path
+        record["size"] = action.stat.size
+    if outcome.error is not None:
+        record["error"] = outcome.error
+    if outcome.retries:
+        record["retries"] = outcome.retries
+    return record
+
+
+def summary_record(report: Report) -> dict[str, Any]:
+    """Return the JSON summary object of *report*."""
+    return {
+        "type": "summary",
+        "uploaded": report.uploaded,
+        "uploaded_bytes": report.uploaded_bytes,
+        "deleted": report.deleted,
+        "unchanged": report.unchanged,
+        "failed": report.failed,
+        "warnings": len(report.warnings),
+        "retries": report.retries,
+        "withheld_deletes": report.withheld_deletes,
+        "withheld_reason": report.withheld_reason,
+        "dry_run": report.dry_run,
+        "interrupted": report.interrupted,
+        "fatal": report.fatal,
+        "duration": round(report.duration, 3),
+        "exit_code": int(report.exit_code),
+    }
+
+
+def summary_line(report: Report, command: str) -> str:
+    """Return the one-line human summary of *report*."""
+    would = "would be " if report.dry_run else ""
+    parts = [
+        f"{report.uploaded} {would}uploaded ({human_bytes(report.uploaded_bytes)})",
+        f"{report.deleted} {would}deleted",
+        f"{report.unchanged} unchanged",
+        f"{report.failed} failed",
+    ]
+    if report.warnings:
+        parts.append(f"{len(report.warnings)} warnings")
+    if report.retries:
+        parts.append(f"{report.retries} retries")
+    line = f"s3sync {command}: " + ", ".join(parts) + f" in {report.duration:.1f}s"
+    if report.withheld_deletes:
+        line += f"; {report.withheld_deletes} deletes withheld ({report.withheld_reason})"
+    if report.interrupted:
+        line += "; interrupted"
+    return line
+
+
+class ConsoleReporter:
+    """The CLI's reporter.
+
+    *verbosity*: -1 errors only, 0 errors and the summary, 1 every action and warning.
+    With *as_json*, stdout carries only JSON lines; human text goes to stderr.
+    With *bar* (a terminal), a progress bar runs on stderr.
+    """
+
+    def __init__(
+        self,
+        *,
+        verbosity: int,
+        as_json: bool,
+        bar: bool,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
+        self.verbosity = verbosity
+        self.as_json = as_json
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self._text = self.err if as_json else self.out
+        self._bar: tqdm[Any] | None = None
+        if bar and verbosity >= 0:
+            self._bar = tqdm(
+                total=0, unit="file", file=self.err, dynamic_ncols=True, leave=False, delay=0.5
+            )
+        self._bytes = 0
+
+    def _say(self, text: str, stream: TextIO) -> None:
+        if self._bar is not None:
+            self._bar.write(text, file=stream)
+        else:
+            print(text, file=stream, flush=True)
+
+    def _json(self, record: dict[str, Any]) -> None:
+        print(json.dumps(record, ensure_ascii=False), file=self.out, flush=True)
+
+    def planned(self, action: Action) -> None:
+        if self._bar is not None:
+            self._bar.total = (self._bar.total or 0) + 1
+            self._bar.refresh()
+
+    def done(self, outcome: Outcome) -> None:
+        action = outcome.action
+        if self.as_json:
+            self._json(action_record(outcome))
+        if not outcome.ok:
+            self._say(f"error: {action.key}: {outcome.error}", self.err)
+        elif self.verbosity > 0 and not self.as_json:
+            verb = "upload" if isinstance(action, Upload) else "delete"
+            if outcome.dry_run:
+                verb = "would " + verb
+            size = f" ({human_bytes(action.stat.size)})" if isinstance(action, Upload) else ""
+            self._say(f"{verb} {action.key} [{action.reason.value}]{size}", self._text)
+        if self._bar is not None:
+            if isinstance(action, Upload) and outcome.ok:
+                self._bytes += action.stat.size
+                self._bar.set_postfix_str(human_bytes(self._bytes), refresh=False)
+            self._bar.update(1)
+
+    def problem(self, problem: Problem) -> None:
+        if self.as_json:
+            self._json(
+                {"type": problem.severity.value, "path": problem.path, "message": problem.message}
+            )
+        if problem.severity is Severity.ERROR:
+            self._say(f"error: {problem.path}: {problem.message}", self.err)
+        elif self.verbosity > 0:
+            self._say(f"warning: {problem.path}: {problem.message}", self.err)
+
+    def finish(self, report: Report, command: str) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        if report.fatal is not None:
+            self._say(f"s3sync {command}: {report.fatal}", self.err)
+        if self.as_json:
+            self._json(summary_record(report))
+        elif self.verbosity >= 0 and report.fatal is None:
+            self._say(summary_line(report, command), self._text)

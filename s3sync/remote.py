@@ -1,0 +1,308 @@
+"""The object store: the only module that imports boto3 or botocore.
+
+Every botocore failure leaves this module as a RemoteError with a one-line message that
+names the bucket and endpoint, so ``errors.classify`` never sees botocore types. Each
+method retries its own requests through the injected Retrier, re-reading from disk on
+every attempt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import boto3
+import botocore.exceptions as bce
+from botocore.config import Config
+from botocore.parsers import ResponseParserError
+
+from s3sync.errors import ConfigError, RemoteError
+from s3sync.model import Stat
+from s3sync.retry import Retrier
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+T = TypeVar("T")
+OnRetry = Callable[[BaseException], None]
+MAX_PARTS = 10_000
+DELETE_BATCH = 1000
+
+
+class ObjectStore(Protocol):
+    """What the use cases need from S3, for one bucket."""
+
+    def list_pages(self, prefix: str, *, on_retry: OnRetry) -> Iterator[list[tuple[str, Stat]]]:
+        """Yield the objects under *prefix*, one listing page at a time."""
+        ...
+
+    def put_file(
+        self,
+        key: str,
+        path: str,
+        size: int,
+        *,
+        content_type: str,
+        metadata: Mapping[str, str],
+        on_retry: OnRetry,
+    ) -> None:
+        """Upload the file at *path*, streaming it from disk."""
+        ...
+
+    def delete_many(self, keys: Sequence[str], *, on_retry: OnRetry) -> list[tuple[str, str]]:
+        """Delete *keys*; return ``(key, message)`` for each one that failed."""
+        ...
+
+    def close(self) -> None:
+        """Release threads and connections."""
+        ...
+
+
+def make_client(
+    *, endpoint_url: str | None, region: str | None, profile: str | None, connections: int
+) -> S3Client:
+    """Return an S3 client that never retries on its own (s3sync retries, and counts)."""
+    try:
+        session = boto3.session.Session(profile_name=profile)
+    except bce.ProfileNotFound:
+        raise ConfigError(f"AWS profile '{profile}' is not configured") from None
+    config = Config(
+        retries={"total_max_attempts": 1},
+        max_pool_connections=connections,
+        connect_timeout=10,
+        read_timeout=60,
+        s3={"addressing_style": "path" if endpoint_url else "auto"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    if region is None and session.region_name is None:
+        region = "us-east-1"
+    try:
+        return session.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+    except ValueError as exc:
+        raise ConfigError(f"bad endpoint URL '{endpoint_url}': {exc}") from None
+
+
+_FATAL_MESSAGES = {
+    "NoSuchBucket": "bucket '{bucket}' does not exist at {endpoint}: create it or fix the URL",
+    "AccessDenied": "access denied to bucket '{bucket}' at {endpoint}: check the credentials",
+    "InvalidAccessKeyId": "the access key is not known at {endpoint}: check the credentials",
+    "SignatureDoesNotMatch": "the secret key is wrong for {endpoint}: check the credentials",
+    "ExpiredToken": "the credentials have expired: renew them",
+    "InvalidToken": "the session token is invalid: renew the credentials",
+    "NoCredentials": "no AWS credentials found: set AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY, or use --profile",
+    "ConnectionError": "cannot connect to {endpoint}: is the server up, is --endpoint-url right?",
+    "NotS3": "{endpoint} did not answer like S3: check --endpoint-url",
+    "PermanentRedirect": "bucket '{bucket}' is in another region: set --region",
+    "AuthorizationHeaderMalformed": "bucket '{bucket}' is in another region: set --region",
+}
+
+
+class S3Store:
+    """ObjectStore on one shared boto3 client; multipart parts run on their own pool."""
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        *,
+        retrier: Retrier,
+        multipart_threshold: int = 8 * 1024 * 1024,
+        part_size: int = 8 * 1024 * 1024,
+        part_workers: int = 4,
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.endpoint = client.meta.endpoint_url
+        self._retry = retrier
+        self.multipart_threshold = multipart_threshold
+        self.part_size = part_size
+        self._part_workers = part_workers
+        self._parts: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _error(self, exc: BaseException, doing: str) -> RemoteError:
+        code, status, detail = "Error", None, str(exc)
+        if isinstance(exc, bce.ClientError):
+            err = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = str(err.get("Code") or status or "Error")
+            detail = str(err.get("Message") or code)
+            if code == "404" and "Bucket" in doing:
+                code = "NoSuchBucket"
+            elif code in ("403", "Forbidden"):
+                code = "AccessDenied"
+        elif isinstance(exc, (bce.EndpointConnectionError, bce.ConnectTimeoutError)):
+            code = "ConnectionError"
+        elif isinstance(exc, bce.ReadTimeoutError):
+            code = "ReadTimeout"
+        elif isinstance(exc, (bce.ConnectionClosedError, bce.ResponseStreamingError)):
+            code = "ConnectionError"
+        elif isinstance(exc, bce.IncompleteReadError):
+            code = "IncompleteRead"
+        elif isinstance(exc, (bce.NoCredentialsError, bce.PartialCredentialsError)):
+            code = "NoCredentials"
+        elif isinstance(exc, ResponseParserError):
+            code = "NotS3"
+        elif isinstance(exc, (bce.HTTPClientError, bce.ConnectionError)):
+            code = "ConnectionError"
+        template = _FATAL_MESSAGES.get(code)
+        if template is not None:
+            message = template.format(bucket=self.bucket, endpoint=self.endpoint)
+        else:
+            message = f"{doing} failed: {detail} ({code})"
+        return RemoteError(" ".join(message.split()), code=code, status=status)
+
+    def _call(self, doing: str, fn: Callable[[], T], on_retry: OnRetry | None) -> T:
+        def attempt() -> T:
+            try:
+                return fn()
+            except (bce.BotoCoreError, bce.ClientError) as exc:
+                raise self._error(exc, doing) from exc
+
+        return self._retry(attempt, on_retry)
+
+    def list_pages(self, prefix: str, *, on_retry: OnRetry) -> Iterator[list[tuple[str, Stat]]]:
+        """Yield the objects under *prefix* a ListObjectsV2 page at a time."""
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._call(
+                f"listing bucket '{self.bucket}'",
+                lambda: self.client.list_objects_v2(**kwargs),  # noqa: B023 - called at once
+                on_retry,
+            )
+            yield [
+                (obj["Key"], Stat(obj["Size"], int(obj["LastModified"].timestamp()) * 10**9))
+                for obj in page.get("Contents", ())
+            ]
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+
+    def put_file(
+        self,
+        key: str,
+        path: str,
+        size: int,
+        *,
+        content_type: str,
+        metadata: Mapping[str, str],
+        on_retry: OnRetry,
+    ) -> None:
+        """Upload *path* as *key*: one PutObject, or a multipart upload above the threshold."""
+        extra: dict[str, Any] = {"ContentType": content_type, "Metadata": dict(metadata)}
+        if size >= self.multipart_threshold:
+            self._put_multipart(key, path, size, extra, on_retry)
+            return
+
+        def put() -> None:
+            with open(path, "rb") as body:
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
+
+        self._call(f"upload of '{key}'", put, on_retry)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._parts is None:
+                self._parts = ThreadPoolExecutor(
+                    self._part_workers, thread_name_prefix="s3sync-part"
+                )
+            return self._parts
+
+    def _put_multipart(
+        self, key: str, path: str, size: int, extra: dict[str, Any], on_retry: OnRetry
+    ) -> None:
+        part_size = max(self.part_size, math.ceil(size / MAX_PARTS))
+        doing = f"multipart upload of '{key}'"
+        created = self._call(
+            doing,
+            lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra),
+            on_retry,
+        )
+        upload_id = created["UploadId"]
+
+        def part(number: int, offset: int) -> str:
+            def send() -> str:
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    body = f.read(part_size)
+                answer = self.client.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                )
+                return answer["ETag"]
+
+            return self._call(f"{doing}, part {number}", send, on_retry)
+
+        pool = self._pool()
+        futures: list[Future[str]] = [
+            pool.submit(part, n + 1, offset)
+            for n, offset in enumerate(range(0, max(size, 1), part_size))
+        ]
+        try:
+            etags = [f.result() for f in futures]
+            parts = [{"PartNumber": n + 1, "ETag": etag} for n, etag in enumerate(etags)]
+            self._call(
+                doing,
+                lambda: self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+                ),
+                on_retry,
+            )
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            for f in futures:
+                if not f.cancelled():
+                    f.exception()
+            self.abort(key, upload_id)
+            raise
+
+    def abort(self, key: str, upload_id: str) -> None:
+        """Abort a multipart upload so no parts are left behind; best effort."""
+        with contextlib.suppress(RemoteError):
+            self._call(
+                f"abort of the multipart upload of '{key}'",
+                lambda: self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id
+                ),
+                None,
+            )
+
+    def delete_many(self, keys: Sequence[str], *, on_retry: OnRetry) -> list[tuple[str, str]]:
+        """Delete *keys* with DeleteObjects, 1000 at a time; return the failures."""
+        failures: list[tuple[str, str]] = []
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = keys[start : start + DELETE_BATCH]
+            try:
+                answer = self._call(
+                    "delete",
+                    lambda b=batch: self.client.delete_objects(  # type: ignore[misc]
+                        Bucket=self.bucket,
+                        Delete={"Objects": [{"Key": k} for k in b], "Quiet": True},
+                    ),
+                    on_retry,
+                )
+            except RemoteError as exc:
+                failures.extend((k, str(exc)) for k in batch)
+                continue
+            failures.extend(
+                (e.get("Key", "?"), f"{e.get('Message', 'delete failed')} ({e.get('Code')})")
+                for e in answer.get("Errors", ())
+            )
+        return failures
+
+    def close(self) -> None:
+        """Stop the part pool."""
+        if self._parts is not None:
+            self._parts.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,100 @@
+"""Scan the local tree with os.scandir, reporting what cannot be read as values."""
+
+from __future__ import annotations
+
+import os
+import stat as st
+from collections.abc import Iterator
+
+from s3sync.errors import SourceError
+from s3sync.filters import Filter
+from s3sync.model import Problem, Severity, Stat
+
+LocalEntry = tuple[str, Stat]
+
+
+def check_root(root: str) -> None:
+    """Raise SourceError unless *root* is a directory this process can list."""
+    try:
+        if not os.path.isdir(root):
+            what = "is not a directory" if os.path.exists(root) else "does not exist"
+            raise SourceError(f"source '{root}' {what}")
+        with os.scandir(root):
+            pass
+    except PermissionError:
+        raise SourceError(f"source '{root}' cannot be read: permission denied") from None
+
+
+def _warn(path: str, message: str) -> Problem:
+    return Problem(path, message, Severity.WARNING)
+
+
+def _error(path: str, message: str) -> Problem:
+    return Problem(path, message, Severity.ERROR)
+
+
+def scan(
+    root: str, *, filters: Filter, follow_symlinks: bool = True
+) -> Iterator[LocalEntry | Problem]:
+    """Yield ``(relpath, Stat)`` for every included regular file under *root*, and problems.
+
+    Excluded directories are not descended. Unreadable directories and undecodable
+    names are ERROR problems; symlinks not followed, broken links, loops and special
+    files (FIFOs, sockets, devices) are WARNING problems. Files are never opened.
+    """
+    top = os.stat(root)
+    stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
+        (root, "", frozenset({(top.st_dev, top.st_ino)}))
+    ]
+    while stack:
+        directory, reldir, seen = stack.pop()
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            yield _error(reldir or ".", f"cannot read directory: {exc.strerror or exc}")
+            continue
+        subdirs: list[tuple[str, str, frozenset[tuple[int, int]]]] = []
+        for entry in entries:
+            rel = f"{reldir}/{entry.name}" if reldir else entry.name
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                yield _error(shown, "name is not valid UTF-8; skipped")
+                continue
+            try:
+                link = entry.is_symlink()
+                if link and not follow_symlinks:
+                    if filters.file_included(rel):
+                        yield _warn(rel, "symlink not followed (--no-follow-symlinks)")
+                    continue
+                info = entry.stat(follow_symlinks=link)
+            except FileNotFoundError:
+                if filters.file_included(rel):
+                    yield _warn(rel, "broken symlink; skipped")
+                continue
+            except OSError as exc:
+                if not filters.file_included(rel):
+                    continue
+                if link:
+                    yield _warn(rel, f"cannot follow symlink: {exc.strerror}; skipped")
+                else:
+                    yield _error(rel, f"cannot stat: {exc.strerror}")
+                continue
+            mode = info.st_mode
+            if st.S_ISDIR(mode):
+                if not filters.dir_included(rel):
+                    continue
+                ident = (info.st_dev, info.st_ino)
+                if ident in seen:
+                    yield _warn(rel, "symlink loop; skipped")
+                    continue
+                subdirs.append((entry.path, rel, seen | {ident}))
+            elif not filters.file_included(rel):
+                continue
+            elif st.S_ISREG(mode):
+                yield rel, Stat(info.st_size, info.st_mtime_ns)
+            else:
+                yield _warn(rel, "not a regular file (FIFO, socket or device); skipped")
+        stack.extend(reversed(subdirs))
