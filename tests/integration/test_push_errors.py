@@ -193,3 +193,22 @@ def test_interrupt_finishes_in_flight_work_skips_deletes_and_exits_130(
     assert 1 <= len(uploaded) < 400
     assert keys(s3, bucket) == uploaded | {"stale.txt"}
     assert summary["deleted"] == 0
+
+
+def test_undecodable_and_overlong_names_are_reported_skipped_and_counted(
+    cli: Any, s3: Any, bucket: str, tree: Tree
+) -> None:
+    src = tree({"ok.txt": "fine", "x" * 200 + "/" + "y" * 200 + "/" + "z" * 250: "too long"})
+    with open(os.path.join(os.fsencode(src), b"caf\xe9.txt"), "wb") as f:
+        f.write(b"latin-1 name")
+    prefix = "p" * 400
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/stale.txt", Body=b"must survive an error run")
+
+    run = cli("push", "--json", src, f"s3://{bucket}/{prefix}")
+
+    assert run.code == 1
+    errors = {r["path"]: r["message"] for r in run.json_lines() if r["type"] == "error"}
+    assert "caf\ufffd.txt" in errors and "UTF-8" in errors["caf\ufffd.txt"]
+    assert any("over S3's limit" in m for m in errors.values())
+    assert keys(s3, bucket) == {f"{prefix}/ok.txt", f"{prefix}/stale.txt"}
+    assert run.summary()["failed"] == 2

@@ -1,0 +1,144 @@
+"""The change rule (a truth table) and the matcher (properties over random trees)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from s3sync.diff import NS, Matcher, upload_reason
+from s3sync.filters import Filter
+from s3sync.model import Delete, Reason, Stat, Upload
+
+T = 1_700_000_000 * NS  # a fixed instant
+FUDGE = 1200.0
+
+
+@pytest.mark.parametrize(
+    ("local", "remote", "expected"),
+    [
+        (Stat(10, T), None, Reason.NEW),
+        (Stat(11, T - 5000 * NS), Stat(10, T), Reason.SIZE),
+        (Stat(10, T - 1201 * NS), Stat(10, T), None),  # older than LastModified - fudge
+        (Stat(10, T - 1200 * NS), Stat(10, T), None),  # exactly at the edge: not later
+        (Stat(10, T - 1200 * NS + 1), Stat(10, T), Reason.MTIME),  # one ns later
+        (Stat(10, T - 60 * NS), Stat(10, T), Reason.MTIME),  # edited shortly before upload
+        (Stat(10, T + 60 * NS), Stat(10, T), Reason.MTIME),  # edited after upload
+        (Stat(0, T - 9999 * NS), Stat(0, T), None),  # empty files compare like any other
+    ],
+)
+def test_change_rule(local: Stat, remote: Stat | None, expected: Reason | None) -> None:
+    assert upload_reason(local, remote, fudge=FUDGE) is expected
+
+
+def test_fudge_zero_compares_against_last_modified_itself() -> None:
+    assert upload_reason(Stat(1, T), Stat(1, T), fudge=0) is None
+    assert upload_reason(Stat(1, T + 1), Stat(1, T), fudge=0) is Reason.MTIME
+
+
+def plan(
+    local: dict[str, Stat],
+    remote: dict[str, Stat],
+    *,
+    fudge: float = FUDGE,
+    local_first: bool = True,
+    filters: Filter | None = None,
+) -> tuple[dict[str, Reason], set[str]]:
+    """Run the matcher over both sides (in either order); return uploads and deletes."""
+    filters = filters or Filter()
+    matcher = Matcher(lambda rel: "pre/" + rel, fudge=fudge)
+    uploads: list[Upload] = []
+    local_items = [(k, v) for k, v in local.items() if filters.included(k)]
+    remote_items = [(k, v) for k, v in remote.items() if filters.included(k)]
+    feeds = [(matcher.local, local_items), (matcher.remote, remote_items)]
+    for feed, items in feeds if local_first else reversed(feeds):
+        for rel, stat in items:
+            found = feed(rel, stat)
+            if found is not None:
+                uploads.append(found)
+    uploads.extend(matcher.finish_uploads())
+    deletes: list[Delete] = matcher.finish_deletes()
+    assert all(u.key == "pre/" + u.path for u in uploads)
+    return {u.path: u.reason for u in uploads}, {d.key.removeprefix("pre/") for d in deletes}
+
+
+def test_matcher_table() -> None:
+    local = {"same": Stat(1, T - 3600 * NS), "grown": Stat(5, T), "new": Stat(1, T)}
+    remote = {"same": Stat(1, T), "grown": Stat(4, T), "gone": Stat(1, T)}
+
+    for local_first in (True, False):
+        uploads, deletes = plan(local, remote, local_first=local_first)
+        assert uploads == {"grown": Reason.SIZE, "new": Reason.NEW}
+        assert deletes == {"gone"}
+
+
+def test_matched_pairs_do_not_pile_up() -> None:
+    matcher = Matcher(str, fudge=FUDGE)
+    for i in range(1000):
+        matcher.remote(f"f{i}", Stat(1, T))
+        matcher.local(f"f{i}", Stat(1, T - 3600 * NS))
+    assert matcher.pending() == 0 and matcher.unchanged == 1000
+
+
+def test_protected_paths_and_everything_below_are_never_deleted() -> None:
+    matcher = Matcher(str, fudge=FUDGE)
+    for rel in ("link", "link/a", "link/b/c", "linked", "other"):
+        matcher.remote(rel, Stat(1, T))
+    matcher.protect("link")
+    assert {d.key for d in matcher.finish_deletes()} == {"linked", "other"}
+
+
+names = st.text(alphabet="abc/", min_size=1, max_size=6).filter(
+    lambda s: "//" not in s and not s.startswith("/") and not s.endswith("/")
+)
+seconds = st.integers(min_value=1_600_000_000, max_value=1_700_000_000)
+stats = st.builds(lambda size, sec: Stat(size, sec * NS), st.integers(0, 3), seconds)
+sides = st.dictionaries(names, stats, max_size=12)
+
+
+def apply_plan(local: dict[str, Stat], remote: dict[str, Stat], now: int) -> dict[str, Stat]:
+    """Return the remote side after performing the plan at time *now* (LastModified)."""
+    uploads, deletes = plan(local, remote)
+    after = {k: v for k, v in remote.items() if k not in deletes}
+    after.update({rel: Stat(local[rel].size, now) for rel in uploads})
+    return after
+
+
+@settings(derandomize=True, max_examples=300)
+@given(sides, sides, st.booleans())
+def test_planning_again_after_applying_yields_nothing(
+    local: dict[str, Stat], remote: dict[str, Stat], local_first: bool
+) -> None:
+    # every file was last edited more than the fudge before this run
+    now = 1_700_000_000 * NS + int(FUDGE * NS) + NS
+    after = apply_plan(local, remote, now)
+    assert plan(local, after, local_first=local_first) == ({}, set())
+    assert set(after) == set(local)
+
+
+@settings(derandomize=True, max_examples=200)
+@given(sides)
+def test_identical_sides_give_an_empty_plan(side: dict[str, Stat]) -> None:
+    # the remote holds the same sizes, uploaded well after the files were written
+    uploaded = {k: Stat(v.size, v.mtime_ns + int(FUDGE * NS) + NS) for k, v in side.items()}
+    assert plan(side, uploaded) == ({}, set())
+
+
+@settings(derandomize=True, max_examples=300)
+@given(sides, sides, st.sampled_from(["a", "b*", "a/", "/b", "**/c", "c/**"]))
+def test_deletes_never_include_excluded_keys(
+    local: dict[str, Stat], remote: dict[str, Stat], pattern: str
+) -> None:
+    filters = Filter([(False, pattern)])
+    _, deletes = plan(local, remote, filters=filters)
+    assert all(filters.included(rel) for rel in deletes)
+    assert deletes <= set(remote) - set(local)
+
+
+@settings(derandomize=True, max_examples=300)
+@given(sides, sides, st.floats(0, 5000), st.floats(0, 5000))
+def test_a_larger_fudge_never_uploads_less(
+    local: dict[str, Stat], remote: dict[str, Stat], a: float, b: float
+) -> None:
+    small, large = sorted((a, b))
+    assert set(plan(local, remote, fudge=small)[0]) <= set(plan(local, remote, fudge=large)[0])

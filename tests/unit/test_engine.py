@@ -1,0 +1,120 @@
+"""The engine: results come home to the caller's thread, work starts before scans end."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from s3sync import engine
+
+
+def test_serial_and_threaded_runs_give_the_same_results() -> None:
+    def run(workers: int) -> list[int]:
+        return sorted(
+            engine.stream(
+                [lambda: range(0, 50), lambda: range(100, 150)],
+                lambda source, item: [item] if item % 2 else [],
+                lambda: [1000, 1001],
+                lambda action: action * 10,
+                workers=workers,
+                cancel=threading.Event(),
+            )
+        )
+
+    expected = sorted([x * 10 for x in [*range(0, 50), *range(100, 150)] if x % 2] + [10000, 10010])
+    assert run(0) == expected
+    assert run(4) == expected
+
+
+def test_results_arrive_in_the_callers_thread() -> None:
+    caller = threading.get_ident()
+    handled_in: set[int] = set()
+
+    def handle(source: int, item: int) -> list[int]:
+        handled_in.add(threading.get_ident())
+        return [item]
+
+    performed_in: set[int] = set()
+
+    def perform(action: int) -> int:
+        performed_in.add(threading.get_ident())
+        return action
+
+    results = list(
+        engine.stream(
+            [lambda: range(20)], handle, list, perform, workers=3, cancel=threading.Event()
+        )
+    )
+    assert sorted(results) == list(range(20))
+    assert handled_in == {caller}
+    assert caller not in performed_in
+
+
+def test_work_starts_while_a_source_is_still_running() -> None:
+    performed = threading.Event()
+
+    def slow_listing() -> Iterator[str]:
+        yield "first"
+        # the listing only goes on once the first action has been performed
+        assert performed.wait(timeout=10), "no action ran while the listing was running"
+        yield "second"
+
+    def perform(action: str) -> str:
+        performed.set()
+        return action
+
+    results = list(
+        engine.stream(
+            [slow_listing],
+            lambda s, item: [item],
+            list,
+            perform,
+            workers=2,
+            cancel=threading.Event(),
+        )
+    )
+    assert sorted(results) == ["first", "second"]
+
+
+def test_a_failing_source_stops_new_work_and_raises_after_in_flight_work() -> None:
+    def broken() -> Iterator[int]:
+        yield 1
+        raise OSError("listing exploded")
+
+    finished: list[int] = []
+    with pytest.raises(engine.SourceFailed) as caught:
+        for result in engine.stream(
+            [broken],
+            lambda s, i: [i],
+            lambda: [99],
+            lambda a: a,
+            workers=2,
+            cancel=threading.Event(),
+        ):
+            finished.append(result)
+    assert caught.value.source == 0
+    assert isinstance(caught.value.error, OSError)
+    assert 99 not in finished  # finish() never ran after the failure
+
+
+def test_cancel_stops_taking_new_work() -> None:
+    cancel = threading.Event()
+    seen: list[int] = []
+
+    def perform(action: int) -> int:
+        if action == 3:
+            cancel.set()
+        return action
+
+    for result in engine.stream(
+        [lambda: range(1000)], lambda s, i: [i], list, perform, workers=0, cancel=cancel
+    ):
+        seen.append(result)
+    assert seen == [0, 1, 2, 3]
+
+
+def test_apply_runs_every_action() -> None:
+    results = engine.apply([1, 2, 3], lambda a: a + 1, workers=2, cancel=threading.Event())
+    assert sorted(results) == [2, 3, 4]
