@@ -16,7 +16,7 @@ from botocore.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools import seaweed  # noqa: E402
+from tools import seaweed
 
 HERE = Path(__file__).resolve().parent.parent
 DEMO = HERE / ".demo"
@@ -45,8 +45,10 @@ def make_site(root: Path, *, files: int = 300) -> None:
             path.write_text(f"console.log({i});\n" * rng.randint(5, 100))
         else:
             path = folder / f"page{i}.html"
-            path.write_text(f"<html><body><h1>Page {i}</h1>{'<p>text</p>' * rng.randint(1, 200)}"
-                            "</body></html>\n")
+            path.write_text(
+                f"<html><body><h1>Page {i}</h1>{'<p>text</p>' * rng.randint(1, 200)}"
+                "</body></html>\n"
+            )
         os.utime(path, (built, built))
     (root / "index.html").write_text("<html><body>Home</body></html>\n")
     os.utime(root / "index.html", (built, built))
@@ -106,9 +108,13 @@ def main() -> int:
     say("Done")
     print(f"The server is still running at {server.endpoint} (data in .demo/).")
     print("Look around with the AWS CLI or boto3, using these credentials:")
-    print(f"  export AWS_ACCESS_KEY_ID={server.access_key} "
-          f"AWS_SECRET_ACCESS_KEY={server.secret_key}")
-    print(f"  .venv/bin/s3sync push -n -v .demo/site s3://{BUCKET}/www --endpoint-url {server.endpoint}")
+    print(
+        f"  export AWS_ACCESS_KEY_ID={server.access_key} AWS_SECRET_ACCESS_KEY={server.secret_key}"
+    )
+    print(
+        f"  .venv/bin/s3sync push -n -v .demo/site s3://{BUCKET}/www "
+        f"--endpoint-url {server.endpoint}"
+    )
     print("Stop it with:  make demo-stop")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,9 @@ from s3sync.retry import RetryPolicy, call_with_retry
 
 def test_retry_retries_retryable_errors_with_growing_jittered_waits() -> None:
     waits: list[float] = []
-    calls = iter([RemoteError("slow", code="SlowDown"), ConnectionResetError(), "done"])
+    calls: Iterator[BaseException | str] = iter(
+        [RemoteError("slow", code="SlowDown"), ConnectionResetError(), "done"]
+    )
     retried: list[BaseException] = []
 
     def flaky() -> str:
@@ -68,10 +71,10 @@ def test_retry_gives_up_after_the_attempts() -> None:
 
 def test_retry_never_retries_fatal_or_failing_errors() -> None:
     for exc in (RemoteError("no", code="NoSuchBucket", status=404), FileNotFoundError("x")):
-        attempts = []
+        attempts: list[int] = []
 
-        def once(e: BaseException = exc) -> None:
-            attempts.append(1)
+        def once(e: BaseException = exc, calls: list[int] = attempts) -> None:
+            calls.append(1)
             raise e
 
         with pytest.raises(type(exc)):
@@ -173,15 +176,16 @@ def test_exit_code_precedence() -> None:
     failed = Report()
     failed.record(Outcome(UP, "boom"))
     assert failed.exit_code is ExitCode.PARTIAL
-    failed.fatal = "bucket gone"
-    assert failed.exit_code is ExitCode.FATAL
-    failed.interrupted = True
-    assert failed.exit_code is ExitCode.INTERRUPTED
+    fatal = Report(fatal="bucket gone", failed=1)
+    assert fatal.exit_code is ExitCode.FATAL
+    interrupted = Report(fatal="bucket gone", failed=1, interrupted=True)
+    assert interrupted.exit_code is ExitCode.INTERRUPTED
     warned = Report()
     warned.note(Problem("fifo", "skipped", Severity.WARNING))
     assert warned.exit_code is ExitCode.OK
-    warned.note(Problem("dir", "unreadable", Severity.ERROR))
-    assert warned.exit_code is ExitCode.PARTIAL
+    errored = Report()
+    errored.note(Problem("dir", "unreadable", Severity.ERROR))
+    assert errored.exit_code is ExitCode.PARTIAL
 
 
 def test_output_records() -> None:
