@@ -47,12 +47,14 @@ def push(
     progress: Callable[[Outcome], None] | None = None,
     reporter: Reporter | None = None,
     cancel: threading.Event | None = None,
+    keep_actions: bool = True,
 ) -> Report:
     """Mirror the directory *src* to ``s3://BUCKET[/PREFIX]`` *dest*; return the report.
 
     The keyword arguments are the CLI's options. *filters* (ordered ``(include, glob)``
     pairs) replaces *include*/*exclude*, which apply includes first. *progress* is called
-    with every outcome. Fatal problems do not raise: ``report.fatal`` says what happened
+    with every outcome; ``report.outcomes`` keeps them all unless *keep_actions* is
+    False. Fatal problems do not raise: ``report.fatal`` says what happened
     and ``report.exit_code`` is 3.
     """
     location = parse_s3_url(dest)
@@ -90,6 +92,7 @@ def push(
             options,
             content_type=content_type.guess,
             cancel=cancel,
+            keep_actions=keep_actions,
         )
     finally:
         store.close()

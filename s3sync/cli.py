@@ -193,7 +193,9 @@ def push(
     )
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        report = api.push(src, dest, filters=rules, reporter=reporter, **options)
+        report = api.push(
+            src, dest, filters=rules, reporter=reporter, keep_actions=False, **options
+        )
     except S3SyncError as exc:
         click.echo(f"s3sync push: {exc}", err=True)
         ctx.exit(exc.exit_code)

@@ -108,16 +108,18 @@ def run(
     content_type: Callable[[str], str],
     cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
+    keep_actions: bool = True,
 ) -> Report:
     """Upload what changed under *src* to *dest*, then delete what is gone; return the report.
 
     Deletes run last, and only when both scans ended cleanly, every upload succeeded,
     and the run was not interrupted. A KeyboardInterrupt stops new work, lets in-flight
-    uploads finish and is recorded as ``report.interrupted``.
+    uploads finish and is recorded as ``report.interrupted``. Without *keep_actions*
+    the report counts outcomes without keeping them (flat memory on huge runs).
     """
     cancel = cancel or threading.Event()
     started = clock()
-    report = Report(dry_run=options.dry_run)
+    report = Report(dry_run=options.dry_run, keep_actions=keep_actions)
     filters = Filter(options.filters)
     matcher = Matcher(dest.key, fudge=options.fudge)
     scan_errors = False

@@ -11,9 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tools import seaweed
@@ -78,14 +75,7 @@ def main() -> int:
     shutil.rmtree(DEMO, ignore_errors=True)  # every demo starts from an empty server
     server = seaweed.start(DEMO)
     print(f"S3 endpoint: {server.endpoint}")
-    client = boto3.client(
-        "s3",
-        endpoint_url=server.endpoint,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    client = server.client()
     client.create_bucket(Bucket=BUCKET)
     site = DEMO / "site"
     make_site(site)

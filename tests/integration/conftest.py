@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from tools import seaweed
 
@@ -30,14 +28,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[seaweed.Server]
 @pytest.fixture(scope="session")
 def s3(server: seaweed.Server) -> Any:
     """Return a plain boto3 client for setting up and checking the bucket."""
-    return boto3.client(
-        "s3",
-        endpoint_url=server.endpoint,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    return server.client()
 
 
 @pytest.fixture

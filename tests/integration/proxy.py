@@ -1,0 +1,110 @@
+"""A loopback HTTP proxy in front of SeaweedFS that answers chosen requests with errors.
+
+Requests pass through byte for byte (the Host header too, so signatures still verify);
+a rule decides, per request, whether to answer with a fault instead.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+SLOW_DOWN = (
+    503,
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>",
+)
+INTERNAL = (
+    500,
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code>'
+    b"<Message>We encountered an internal error.</Message></Error>",
+)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as the proxy saw it, and whether it was faulted."""
+
+    method: str
+    path: str
+    faulted: bool
+
+
+Rule = Callable[[str, str, int], tuple[int, bytes] | None]  # (method, path, n) -> fault
+
+
+class FaultProxy:
+    """Forwards to *upstream*; ``rule(method, path, n)`` may return (status, body) instead."""
+
+    def __init__(self, upstream: str, rule: Rule) -> None:
+        target = urlsplit(upstream)
+        self.rule = rule
+        self.seen: list[Seen] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with proxy._lock:
+                    n = len(proxy.seen)
+                    fault = proxy.rule(self.command, self.path, n)
+                    proxy.seen.append(Seen(self.command, self.path, fault is not None))
+                if fault is not None:
+                    status, payload = fault
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                conn = http.client.HTTPConnection(target.netloc, timeout=60)
+                conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+                for name, value in self.headers.items():
+                    conn.putheader(name, value)
+                conn.endheaders(body)
+                answer = conn.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("transfer-encoding", "content-length", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def faulted(self) -> list[Seen]:
+        """Return the requests that got a fault."""
+        with self._lock:
+            return [s for s in self.seen if s.faulted]
+
+
+@contextmanager
+def fault_proxy(upstream: str, rule: Rule) -> Iterator[FaultProxy]:
+    """Run a FaultProxy for the duration of the block."""
+    proxy = FaultProxy(upstream, rule)
+    thread = threading.Thread(target=proxy._server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        proxy._server.shutdown()
+        proxy._server.server_close()
