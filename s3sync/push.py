@@ -122,7 +122,6 @@ def run(
     report = Report(dry_run=options.dry_run, keep_actions=keep_actions)
     filters = Filter(options.filters)
     matcher = Matcher(dest.key, fudge=options.fudge)
-    scan_errors = False
 
     def local_events() -> Iterable[walker.LocalEntry | Problem]:
         return walker.scan(src, filters=filters, follow_symlinks=options.follow_symlinks)
@@ -131,12 +130,9 @@ def run(
         return _list(store, dest.prefix)
 
     def note(problem: Problem) -> None:
-        nonlocal scan_errors
         report.note(problem)
         reporter.problem(problem)
-        if problem.severity is Severity.ERROR:
-            scan_errors = True
-        else:
+        if problem.severity is Severity.WARNING:
             matcher.protect(problem.path)
 
     def planned(upload: Upload | None) -> Iterator[Upload]:
@@ -206,7 +202,7 @@ def run(
 
     if options.delete:
         deletes = matcher.finish_deletes()
-        withheld = _withheld_reason(report, scan_errors)
+        withheld = _withheld_reason(report)
         if withheld is not None:
             report.withheld_deletes = len(deletes) if report.fatal is None else 0
             report.withheld_reason = withheld if report.withheld_deletes else None
@@ -219,12 +215,13 @@ def run(
     return report
 
 
-def _withheld_reason(report: Report, scan_errors: bool) -> str | None:
+def _withheld_reason(report: Report) -> str | None:
+    """Return why deletes must not run (scan errors count as failures), or None."""
     if report.interrupted:
         return "interrupted"
     if report.fatal is not None:
         return "fatal error"
-    if scan_errors or report.failed:
+    if report.failed:
         return "errors"
     return None
 
