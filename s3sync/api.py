@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from s3sync import content_type
+from s3sync import lock as lockfile
 from s3sync import push as push_case
-from s3sync.errors import classify
+from s3sync.config import parse_max_delete
+from s3sync.diff import DeleteLimit
+from s3sync.errors import ConfigError, S3SyncError, classify
+from s3sync.lease import Lease
 from s3sync.model import Outcome, Report
-from s3sync.paths import parse_s3_url
-from s3sync.progress import CallbackReporter, NullReporter, Reporter
+from s3sync.paths import Location, parse_s3_url
+from s3sync.progress import (
+    CallbackReporter,
+    LogFileReporter,
+    NullReporter,
+    Reporter,
+    TeeReporter,
+)
 from s3sync.remote import S3Store, make_client
 from s3sync.retry import Retrier, RetryPolicy
 
@@ -48,6 +60,13 @@ def push(
     reporter: Reporter | None = None,
     cancel: threading.Event | None = None,
     keep_actions: bool = True,
+    index: str | None = None,
+    ignore_index: bool = False,
+    lock: str | None = None,
+    lock_s3: str | None = None,
+    allow_empty_source: bool = False,
+    max_delete: int | str | None = None,
+    log_file: str | None = None,
 ) -> Report:
     """Mirror the directory *src* to ``s3://BUCKET[/PREFIX]`` *dest*; return the report.
 
@@ -55,19 +74,93 @@ def push(
     pairs) replaces *include*/*exclude*, which apply includes first. *progress* is called
     with every outcome; ``report.outcomes`` keeps them all unless *keep_actions* is
     False. Fatal problems do not raise: ``report.fatal`` says what happened
-    and ``report.exit_code`` is 3.
+    and ``report.exit_code`` is 3. A held lock raises LockHeld; usage errors ConfigError.
     """
     location = parse_s3_url(dest)
-    options = push_case.PushOptions(
-        workers=workers,
-        fudge=fudge,
-        delete=not no_delete,
-        dry_run=dry_run,
-        filters=tuple(filters) if filters is not None else filter_rules(include, exclude),
-        follow_symlinks=follow_symlinks,
-    )
+    rules = tuple(filters) if filters is not None else filter_rules(include, exclude)
+    if lock_s3 is not None and (rel := location.relpath(lock_s3)) is not None:
+        rules = ((False, "/" + _glob_escape(rel)), *rules)  # the lease is not part of the tree
+    log = LogFileReporter(log_file) if log_file else None
     if reporter is None:
         reporter = CallbackReporter(progress) if progress else NullReporter()
+    if log is not None:
+        reporter = TeeReporter(reporter, log)
+    try:
+        options = push_case.PushOptions(
+            workers=workers,
+            fudge=fudge,
+            delete=not no_delete,
+            dry_run=dry_run,
+            filters=rules,
+            follow_symlinks=follow_symlinks,
+            index=index,
+            ignore_index=ignore_index,
+            allow_empty_source=allow_empty_source,
+            max_delete=_delete_limit(max_delete),
+        )
+        with lock_file(lock):
+            return _push(
+                src,
+                location,
+                options,
+                reporter,
+                cancel=cancel or threading.Event(),
+                lock_s3=lock_s3,
+                keep_actions=keep_actions,
+                endpoint_url=endpoint_url,
+                region=region,
+                profile=profile,
+                retries=retries,
+                multipart_threshold=multipart_threshold,
+                part_size=part_size,
+            )
+    except S3SyncError as exc:
+        if log is not None:
+            log.fail(f"s3sync push: {exc}")
+        raise
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+def _delete_limit(value: int | str | None) -> DeleteLimit | None:
+    if value is None:
+        return None
+    try:
+        count, percent = parse_max_delete(value)
+    except ValueError as exc:
+        raise ConfigError(f"--max-delete: {exc}") from None
+    return DeleteLimit(count, percent)
+
+
+@contextlib.contextmanager
+def lock_file(path: str | None) -> Iterator[None]:
+    """Hold the lockfile at *path* (if any) for the duration of the block."""
+    if path is None:
+        yield
+    else:
+        with lockfile.hold(path):
+            yield
+
+
+def _push(
+    src: str,
+    location: Location,
+    options: push_case.PushOptions,
+    reporter: Reporter,
+    *,
+    cancel: threading.Event,
+    lock_s3: str | None,
+    keep_actions: bool,
+    endpoint_url: str | None,
+    region: str | None,
+    profile: str | None,
+    retries: int,
+    multipart_threshold: int,
+    part_size: int,
+) -> Report:
+    workers = options.workers
     part_workers = max(2, min(workers, 8))
     client = make_client(
         endpoint_url=endpoint_url,
@@ -83,8 +176,14 @@ def push(
         part_size=part_size,
         part_workers=part_workers,
     )
+    lease = None
+    halt = threading.Event()
     try:
-        return push_case.run(
+        if lock_s3 is not None:
+            lease = Lease(store, lock_s3, where=f"s3://{location.bucket}/{lock_s3}")
+            lease.acquire()
+            lease.keep_renewed(halt.set)
+        report = push_case.run(
             src,
             location,
             store,
@@ -92,7 +191,13 @@ def push(
             options,
             content_type=content_type.guess,
             cancel=cancel,
+            halt=halt,
             keep_actions=keep_actions,
         )
+        if lease is not None and lease.lost.is_set() and report.fatal is None:
+            report.fatal = f"lost the lease {lease.key}: another run may have taken it"
+        return report
     finally:
+        if lease is not None:
+            lease.release()
         store.close()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 import traceback
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
@@ -58,8 +60,21 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None)
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
 
 
-def _interrupt(_signum: int, _frame: FrameType | None) -> NoReturn:
-    raise KeyboardInterrupt
+def _on_signals(cancel: threading.Event) -> None:
+    """First SIGINT/SIGTERM: finish what is in flight, then stop. Second: stop at once."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        if cancel.is_set():
+            os.write(2, b"s3sync: interrupted again, stopping now\n")
+            os._exit(ExitCode.INTERRUPTED)
+        cancel.set()
+        if sys.stderr.isatty():
+            os.write(
+                2, b"s3sync: interrupted, finishing requests in flight (again to stop at once)\n"
+            )
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -75,6 +90,8 @@ Examples:
   s3sync push --exclude '*.tmp' --exclude '.git/' ./site s3://bucket
   s3sync push --endpoint-url http://127.0.0.1:8333 ./site s3://bucket
   s3sync push --config s3sync.toml --json ./site s3://bucket > run.jsonl
+  s3sync push -q --lock /tmp/site.lock --index ~/.cache/site.idx \\
+      --log-file /var/log/s3sync.log ./site s3://bucket          # from cron
 
 \b
 Exit codes: 0 done, 1 some actions failed, 2 usage or config error,
@@ -164,6 +181,31 @@ Exit codes: 0 done, 1 some actions failed, 2 usage or config error,
 )
 @click.option("-v", "--verbose", is_flag=True, help="Print every action with its reason.")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+@click.option(
+    "--index",
+    metavar="PATH",
+    help="Local index of what was uploaded: trusted instead of listing the bucket.",
+)
+@click.option(
+    "--ignore-index", is_flag=True, help="List the bucket anyway and rebuild the --index."
+)
+@click.option("--lock", metavar="PATH", help="Lock file: exit 4 if another run holds it.")
+@click.option(
+    "--lock-s3",
+    metavar="KEY",
+    help="Lease object in the bucket: one run at a time across machines (exit 4).",
+)
+@click.option(
+    "--allow-empty-source",
+    is_flag=True,
+    help="Delete even when the source is missing or empty.",
+)
+@click.option(
+    "--max-delete",
+    metavar="N|N%",
+    help="Withhold all deletes (exit 5) if there would be more than N, or N% of the objects.",
+)
+@click.option("--log-file", metavar="PATH", help="Append timestamped actions and errors here.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 @click.pass_context
 def push(
@@ -191,10 +233,17 @@ def push(
         as_json=as_json,
         bar=sys.stderr.isatty(),
     )
-    signal.signal(signal.SIGTERM, _interrupt)
+    cancel = threading.Event()
+    _on_signals(cancel)
     try:
         report = api.push(
-            src, dest, filters=rules, reporter=reporter, keep_actions=False, **options
+            src,
+            dest,
+            filters=rules,
+            reporter=reporter,
+            keep_actions=False,
+            cancel=cancel,
+            **options,
         )
     except S3SyncError as exc:
         click.echo(f"s3sync push: {exc}", err=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from s3sync.errors import ConfigError
@@ -29,6 +29,13 @@ SCHEMA: Mapping[str, tuple[type, ...]] = {
     "json": (bool,),
     "verbose": (bool,),
     "quiet": (bool,),
+    "index": (str,),
+    "ignore_index": (bool,),
+    "lock": (str,),
+    "lock_s3": (str,),
+    "allow_empty_source": (bool,),
+    "max_delete": (int, str),
+    "log_file": (str,),
 }
 COMMANDS = ("push",)
 
@@ -74,10 +81,10 @@ def _check(path: str, text: str, table: Mapping[str, Any], scope: str) -> dict[s
             raise ConfigError(f"{where}: '{scope}{raw_key}' must be {wanted}, not {value!r}")
         if isinstance(value, list) and not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: '{scope}{raw_key}' must be a list of strings")
-        if key in ("multipart_threshold", "part_size"):
-            assert isinstance(value, (int, str))
+        checker = _VALUE_CHECKS.get(key)
+        if checker is not None:
             try:
-                parse_size(value)
+                checker(value)
             except ValueError as exc:
                 raise ConfigError(f"{where}: '{scope}{raw_key}': {exc}") from None
         values[key] = value
@@ -108,3 +115,20 @@ def load(path: str, *, command: str) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"config file '{path}' is not UTF-8 text") from None
     return parse(text, path=path, command=command)
+
+
+def parse_max_delete(value: int | str) -> tuple[int, bool]:
+    """Return ``(limit, is_percent)`` from ``N`` or ``N%``."""
+    text = str(value).strip()
+    percent = text.endswith("%")
+    number = text[:-1].strip() if percent else text
+    if not number.isdigit() or (percent and int(number) > 100):
+        raise ValueError(f"'{value}' is not a count or a percentage (write 100 or 10%)")
+    return int(number), percent
+
+
+_VALUE_CHECKS: Mapping[str, Callable[[Any], object]] = {
+    "multipart_threshold": parse_size,
+    "part_size": parse_size,
+    "max_delete": parse_max_delete,
+}

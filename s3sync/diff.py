@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from s3sync.model import Delete, Reason, Stat, Upload
 from s3sync.paths import ancestors
@@ -27,6 +28,33 @@ def upload_reason(local: Stat, remote: Stat | None, *, fudge: float) -> Reason |
     return None
 
 
+def exact_reason(local: Stat, remote: Stat | None) -> Reason | None:
+    """Return why *local* must be uploaded over what the index recorded, or None.
+
+    The index holds the size and mtime of the file each object was uploaded from, so the
+    comparison is exact: any difference means the file changed.
+    """
+    if remote is None:
+        return Reason.NEW
+    if local.size != remote.size:
+        return Reason.SIZE
+    if local.mtime_ns != remote.mtime_ns:
+        return Reason.MTIME
+    return None
+
+
+Rule = Callable[[Stat, Stat | None], Reason | None]
+
+
+def fudge_rule(fudge: float) -> Rule:
+    """Return the listing rule with *fudge* seconds bound."""
+
+    def rule(local: Stat, remote: Stat | None) -> Reason | None:
+        return upload_reason(local, remote, fudge=fudge)
+
+    return rule
+
+
 class Matcher:
     """Pairs local and remote entries as they arrive, so matched pairs never pile up.
 
@@ -35,20 +63,29 @@ class Matcher:
     uploads (local only) and deletes (remote only, unless protected).
     """
 
-    def __init__(self, key: Callable[[str], str], *, fudge: float) -> None:
+    def __init__(
+        self,
+        key: Callable[[str], str],
+        *,
+        rule: Rule,
+        on_unchanged: Callable[[str, Stat], None] | None = None,
+    ) -> None:
         self._key = key
-        self._fudge = fudge
+        self._rule = rule
+        self._on_unchanged = on_unchanged
         self._local: dict[str, Stat] = {}
         self._remote: dict[str, Stat] = {}
         self._protected: set[str] = set()
         self.unchanged = 0
 
     def _compare(self, relpath: str, local: Stat, remote: Stat | None) -> Upload | None:
-        reason = upload_reason(local, remote, fudge=self._fudge)
+        reason = self._rule(local, remote)
         if reason is None:
             self.unchanged += 1
+            if self._on_unchanged is not None:
+                self._on_unchanged(relpath, local)
             return None
-        return Upload(self._key(relpath), relpath, local, reason)
+        return Upload(self._key(relpath), relpath, local, reason, remote)
 
     def local(self, relpath: str, stat: Stat) -> Upload | None:
         """Take a local file; return its upload when the remote side has already been seen."""
@@ -87,6 +124,10 @@ class Matcher:
             if upload is not None:
                 yield upload
 
+    def leftovers(self) -> Iterator[tuple[str, Stat]]:
+        """Yield the remote entries no local file matched (call after finish_uploads)."""
+        yield from self._remote.items()
+
     def finish_deletes(self) -> list[Delete]:
         """Return deletes for objects with no local file, sorted by key."""
         return sorted(
@@ -97,3 +138,51 @@ class Matcher:
             ),
             key=lambda d: d.key,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteLimit:
+    """``--max-delete``: at most *value* deletes, or *value* percent of the objects."""
+
+    value: int
+    percent: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.value}%" if self.percent else str(self.value)
+
+    def allows(self, deletes: int, objects: int) -> bool:
+        """Return True when *deletes* out of *objects* stays within the limit."""
+        if self.percent:
+            return deletes * 100 <= self.value * objects
+        return deletes <= self.value
+
+
+def delete_guard(
+    *,
+    deletes: int,
+    local_files: int,
+    remote_objects: int,
+    source_missing: bool = False,
+    mount_point: bool = False,
+    device_changed: bool = False,
+    allow_empty_source: bool = False,
+    limit: DeleteLimit | None = None,
+) -> str | None:
+    """Return the guard that withholds all *deletes*, or None when they may run.
+
+    A missing or empty source (an unmounted disk looks like one), a source on another
+    device than the index recorded, or more deletes than the limit allows withhold them.
+    """
+    if not deletes:
+        return None
+    if not allow_empty_source:
+        if source_missing:
+            return "source directory is missing (use --allow-empty-source to delete anyway)"
+        if local_files == 0:
+            what = "an empty mount point" if mount_point else "empty"
+            return f"source directory is {what} (use --allow-empty-source to delete anyway)"
+    if device_changed:
+        return "source is on another device than the index recorded (is a disk unmounted?)"
+    if limit is not None and not limit.allows(deletes, remote_objects):
+        return f"{deletes} deletes exceed --max-delete {limit}"
+    return None

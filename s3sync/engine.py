@@ -76,16 +76,17 @@ def stream(
     perform: Callable[[A], R],
     *,
     workers: int,
-    cancel: threading.Event,
+    cancel: Callable[[], bool],
     backlog: int = 1000,
 ) -> Iterator[R]:
     """Yield the result of every action produced from *sources*, in the caller's thread.
 
     ``handle(source_index, item)`` runs in the caller's thread for every item; once all
     sources have ended, ``finish()`` supplies the last actions. When a source raises,
-    or *cancel* is set, or the caller's thread is interrupted, no new action starts,
-    in-flight ones finish and are yielded, and then SourceFailed (or the interruption)
-    is raised; a cancel alone ends the stream quietly.
+    or ``cancel()`` turns true, or the caller's thread is interrupted, no new action
+    starts, in-flight ones finish and are yielded, and then SourceFailed (or the
+    interruption) is raised; a cancel alone ends the stream quietly. *cancel* is polled
+    while waiting, so a signal handler may set what it reads at any moment.
     """
     events: queue.SimpleQueue[object] = queue.SimpleQueue()
     early: collections.deque[object] = collections.deque()
@@ -94,12 +95,20 @@ def stream(
     limit = max(1, 4 * workers)
     inflight = 0
     ended = threading.Event()
+    aborted = threading.Event()
 
     def stopped() -> bool:
-        return ended.is_set() or cancel.is_set()
+        return ended.is_set() or aborted.is_set() or cancel()
 
     def take() -> object:
-        return early.popleft() if early else events.get()
+        if early:
+            return early.popleft()
+        while True:
+            try:
+                return events.get(timeout=0.25)
+            except queue.Empty:
+                if stopped():
+                    return None
 
     def submit(action: A) -> Iterator[R]:
         nonlocal inflight
@@ -135,7 +144,7 @@ def stream(
     failure: SourceFailed | None = None
     try:
         live = len(sources)
-        while live and not cancel.is_set():
+        while live and not stopped():
             item = take()
             if isinstance(item, _Done):
                 inflight -= 1
@@ -150,18 +159,18 @@ def stream(
                 budget.release()
                 for action in handle(item.source, item.value):
                     yield from submit(action)
-                    if cancel.is_set():
+                    if stopped():
                         break
-        if failure is None and not cancel.is_set():
+        if failure is None and not stopped():
             for action in finish():
                 yield from submit(action)
-                if cancel.is_set():
+                if stopped():
                     break
         yield from drain()
     except GeneratorExit:
         raise
     except BaseException:
-        cancel.set()
+        aborted.set()
         yield from drain()
         raise
     finally:
@@ -173,7 +182,7 @@ def stream(
 
 
 def apply(
-    actions: Iterable[A], perform: Callable[[A], R], *, workers: int, cancel: threading.Event
+    actions: Iterable[A], perform: Callable[[A], R], *, workers: int, cancel: Callable[[], bool]
 ) -> Iterator[R]:
     """Yield ``perform(action)`` for each action, run on *workers* threads (0: inline)."""
     return stream((), lambda _i, _v: (), lambda: actions, perform, workers=workers, cancel=cancel)

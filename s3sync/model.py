@@ -31,12 +31,16 @@ class Reason(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Upload:
-    """Put the local file at *path* (relative to the source root) as *key*."""
+    """Put the local file at *path* (relative to the source root) as *key*.
+
+    *previous* is what the destination held (listing or index), None for a new key.
+    """
 
     key: str
     path: str
     stat: Stat
     reason: Reason
+    previous: Stat | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,7 @@ class Outcome:
     retries: int = 0
     dry_run: bool = False
     fatal: bool = False
+    etag: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -98,6 +103,7 @@ class Report:
     withheld_reason: str | None = None
     interrupted: bool = False
     fatal: str | None = None
+    remote: str = "listing"
     duration: float = 0.0
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 from tqdm import tqdm
 
+from s3sync.errors import ConfigError
 from s3sync.model import Action, Outcome, Problem, Report, Severity, Upload
 
 
@@ -101,6 +103,7 @@ def summary_record(report: Report) -> dict[str, Any]:
         "dry_run": report.dry_run,
         "interrupted": report.interrupted,
         "fatal": report.fatal,
+        "remote": report.remote,
         "duration": round(report.duration, 3),
         "exit_code": int(report.exit_code),
     }
@@ -120,8 +123,10 @@ def summary_line(report: Report, command: str) -> str:
     if report.retries:
         parts.append(f"{report.retries} retries")
     line = f"s3sync {command}: " + ", ".join(parts) + f" in {report.duration:.1f}s"
+    if report.remote == "index":
+        line += " (from the index)"
     if report.withheld_deletes:
-        line += f"; {report.withheld_deletes} deletes withheld ({report.withheld_reason})"
+        line += f"; {report.withheld_deletes} deletes withheld: {report.withheld_reason}"
     if report.interrupted:
         line += "; interrupted"
     return line
@@ -207,3 +212,63 @@ class ConsoleReporter:
             self._json(summary_record(report))
         elif self.verbosity >= 0 and report.fatal is None:
             self._say(summary_line(report, command), self._text)
+
+
+class LogFileReporter(NullReporter):
+    """Appends timestamped lines to a log file: actions, warnings, errors, the summary."""
+
+    def __init__(self, path: str, *, now: Callable[[], float] | None = None) -> None:
+        self._now = now or time.time
+        try:
+            self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in finish
+        except OSError as exc:
+            raise ConfigError(f"cannot open log file '{path}': {exc.strerror}") from None
+
+    def _line(self, text: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self._now()))
+        self._file.write(f"{stamp} {text}\n")
+        self._file.flush()
+
+    def done(self, outcome: Outcome) -> None:
+        record = action_record(outcome)
+        detail = f": {outcome.error}" if outcome.error else ""
+        self._line(
+            f"{record['status']} {record['type']} {record['key']} [{record['reason']}]" + detail
+        )
+
+    def problem(self, problem: Problem) -> None:
+        self._line(f"{problem.severity.value}: {problem.path}: {problem.message}")
+
+    def fail(self, message: str) -> None:
+        """Log an error that ended the run before it started, and close the log."""
+        self._line(f"error: {message}")
+        self._file.close()
+
+    def finish(self, report: Report, command: str) -> None:
+        if report.fatal is not None:
+            self._line(f"error: s3sync {command}: {report.fatal}")
+        self._line(summary_line(report, command) + f" [exit {int(report.exit_code)}]")
+        self._file.close()
+
+
+class TeeReporter:
+    """Tells several reporters the same things, in order."""
+
+    def __init__(self, *reporters: Reporter) -> None:
+        self._reporters = reporters
+
+    def planned(self, action: Action) -> None:
+        for r in self._reporters:
+            r.planned(action)
+
+    def done(self, outcome: Outcome) -> None:
+        for r in self._reporters:
+            r.done(outcome)
+
+    def problem(self, problem: Problem) -> None:
+        for r in self._reporters:
+            r.problem(problem)
+
+    def finish(self, report: Report, command: str) -> None:
+        for r in self._reporters:
+            r.finish(report, command)

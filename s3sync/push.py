@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from s3sync import engine, walker
-from s3sync.diff import Matcher
-from s3sync.errors import Disposition, RemoteError, S3SyncError, classify
+from s3sync.diff import DeleteLimit, Matcher, delete_guard, exact_reason, fudge_rule
+from s3sync.errors import Disposition, RemoteError, S3SyncError, SourceError, classify
 from s3sync.filters import Filter
+from s3sync.index import Binding, Index, IndexUnusable
 from s3sync.model import (
     Delete,
     Outcome,
@@ -40,6 +41,10 @@ class PushOptions:
     dry_run: bool = False
     filters: tuple[tuple[bool, str], ...] = ()
     follow_symlinks: bool = True
+    index: str | None = None
+    ignore_index: bool = False
+    allow_empty_source: bool = False
+    max_delete: DeleteLimit | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +56,7 @@ class _Retried:
 
 Page = list[tuple[str, Stat]]
 T = TypeVar("T")
-_WALK, _LIST = 0, 1
+_WALK, _REMOTE = 0, 1
 
 
 def _list(store: ObjectStore, prefix: str) -> Iterator[Page | _Retried]:
@@ -73,7 +78,7 @@ def _perform_upload(
     retried: list[BaseException] = []
     path = os.path.join(root, upload.path)
     try:
-        store.put_file(
+        etag = store.put_file(
             upload.key,
             path,
             upload.stat.size,
@@ -87,7 +92,7 @@ def _perform_upload(
     except OSError as exc:
         what = "vanished" if isinstance(exc, FileNotFoundError) else "cannot be read"
         return Outcome(upload, f"file {what}: {exc.strerror or exc}", len(retried))
-    return Outcome(upload, None, len(retried))
+    return Outcome(upload, None, len(retried), etag=etag)
 
 
 def _perform_deletes(batch: list[Delete], *, store: ObjectStore) -> list[Outcome]:
@@ -96,6 +101,64 @@ def _perform_deletes(batch: list[Delete], *, store: ObjectStore) -> list[Outcome
     return [
         Outcome(d, failures.get(d.key), len(retried) if i == 0 else 0) for i, d in enumerate(batch)
     ]
+
+
+def _open_index(
+    options: PushOptions, binding: Binding, warn: Callable[[str], None]
+) -> tuple[Index | None, bool]:
+    """Return the index to use (or None) and whether it is trusted instead of a listing."""
+    if options.index is None:
+        return None, False
+    if not options.ignore_index:
+        try:
+            return Index.open(options.index, binding), True
+        except FileNotFoundError:
+            pass
+        except IndexUnusable as exc:
+            warn(f"{exc}; listing the bucket and rebuilding it")
+    return Index.rebuild(options.index, binding), False
+
+
+class _Bookkeeper:
+    """Keeps the index in step with completed work, from the reporting thread only.
+
+    A trusted index is updated in place, one committed row per completed action. A
+    rebuilt one also records what the listing showed unchanged and what stays remote,
+    and replaces the old index only when the run got through its listing.
+    """
+
+    def __init__(self, index: Index | None, *, dry_run: bool) -> None:
+        self._open = index
+        self.index = None if dry_run else index
+
+    def unchanged(self, relpath: str, local: Stat) -> None:
+        if self.index is not None and self.index.fresh:
+            self.index.put(relpath, local)
+
+    def done(self, outcome: Outcome, relpath: str) -> None:
+        if self.index is None:
+            return
+        action = outcome.action
+        if isinstance(action, Upload):
+            if outcome.ok:
+                self.index.put(relpath, action.stat, outcome.etag)
+            elif self.index.fresh and action.previous is not None:
+                self.index.put(relpath, action.previous)
+        elif outcome.ok:
+            self.index.remove(relpath)
+
+    def remaining(self, leftovers: Iterable[tuple[str, Stat]]) -> None:
+        if self.index is not None and self.index.fresh:
+            for relpath, stat in leftovers:
+                self.index.put(relpath, stat)
+
+    def finish(self, *, complete: bool, device: int | None) -> None:
+        if self.index is not None and complete:
+            if device is not None:
+                self.index.set_meta("device", str(device))
+            self.index.commit()
+        if self._open is not None:
+            self._open.close()
 
 
 def run(
@@ -107,33 +170,66 @@ def run(
     *,
     content_type: Callable[[str], str],
     cancel: threading.Event | None = None,
+    halt: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
     keep_actions: bool = True,
 ) -> Report:
     """Upload what changed under *src* to *dest*, then delete what is gone; return the report.
 
     Deletes run last, and only when both scans ended cleanly, every upload succeeded,
-    and the run was not interrupted. A KeyboardInterrupt stops new work, lets in-flight
-    uploads finish and is recorded as ``report.interrupted``. Without *keep_actions*
-    the report counts outcomes without keeping them (flat memory on huge runs).
+    the run was not interrupted, and no guard objects (see ``diff.delete_guard``). A
+    Setting *cancel* (the user's interrupt, as a signal handler does) or a
+    KeyboardInterrupt stops new work, lets in-flight uploads finish and is recorded as
+    ``report.interrupted``; *halt* stops the run the same way for a fatal reason the
+    caller reports. Without *keep_actions* the report counts outcomes without keeping
+    them (flat memory on huge runs).
     """
     cancel = cancel or threading.Event()
+    halt = halt or threading.Event()
     started = clock()
+
+    def stopping() -> bool:
+        return cancel.is_set() or halt.is_set()
+
     report = Report(dry_run=options.dry_run, keep_actions=keep_actions)
     filters = Filter(options.filters)
-    matcher = Matcher(dest.key, fudge=options.fudge)
+    counts = {"local": 0, "remote": 0}
+
+    def tell(problem: Problem) -> None:
+        report.note(problem)
+        reporter.problem(problem)
+
+    def note(problem: Problem) -> None:
+        tell(problem)
+        if problem.severity is Severity.WARNING:
+            matcher.protect(problem.path)
+
+    try:
+        root_stat = _source_stat(src, allow_missing=options.delete)
+    except SourceError as exc:
+        report.fatal = str(exc)
+        reporter.finish(report, "push")
+        return report
+    index, trusted = _open_index(
+        options,
+        Binding(store.endpoint, dest.bucket, dest.prefix),
+        lambda message: tell(Problem(options.index or "", message, Severity.WARNING)),
+    )
+    books = _Bookkeeper(index, dry_run=options.dry_run)
+    report.remote = "index" if trusted else "listing"
+    matcher = Matcher(
+        dest.key,
+        rule=exact_reason if trusted else fudge_rule(options.fudge),
+        on_unchanged=books.unchanged,
+    )
 
     def local_events() -> Iterable[walker.LocalEntry | Problem]:
+        if root_stat is None:
+            return ()
         return walker.scan(src, filters=filters, follow_symlinks=options.follow_symlinks)
 
     def remote_events() -> Iterable[Page | _Retried]:
-        return _list(store, dest.prefix)
-
-    def note(problem: Problem) -> None:
-        report.note(problem)
-        reporter.problem(problem)
-        if problem.severity is Severity.WARNING:
-            matcher.protect(problem.path)
+        return index.pages() if trusted and index is not None else _list(store, dest.prefix)
 
     def planned(upload: Upload | None) -> Iterator[Upload]:
         if upload is not None:
@@ -151,11 +247,13 @@ def run(
             if problem is not None:
                 note(Problem(relpath, problem, Severity.ERROR))
             else:
+                counts["local"] += 1
                 yield from planned(matcher.local(relpath, stat))
         else:
             for key, listed in cast(Page, item):
-                rel = dest.relpath(key)
+                rel = key if trusted else dest.relpath(key)
                 if rel is not None and filters.included(rel):
+                    counts["remote"] += 1
                     yield from planned(matcher.remote(rel, listed))
 
     def finish() -> Iterator[Upload]:
@@ -163,7 +261,7 @@ def run(
             yield from planned(upload)
 
     def perform(action: Upload) -> Outcome | None:
-        if cancel.is_set():
+        if stopping():
             return None
         if options.dry_run:
             return Outcome(action, dry_run=True)
@@ -174,12 +272,13 @@ def run(
             return
         report.record(outcome)
         reporter.done(outcome)
+        books.done(outcome, dest.relpath(outcome.action.key) or outcome.action.key)
         if outcome.fatal:
             report.fatal = outcome.error
-            cancel.set()
+            halt.set()
 
+    listed = False
     try:
-        walker.check_root(src)
         _drive(
             engine.stream(
                 [local_events, remote_events],
@@ -187,42 +286,77 @@ def run(
                 finish,
                 perform,
                 workers=options.workers,
-                cancel=cancel,
+                cancel=stopping,
             ),
             record,
             report,
             cancel,
         )
+        listed = not stopping()
     except engine.SourceFailed as exc:
         error = exc.error
         report.fatal = str(error) if isinstance(error, S3SyncError) else f"scan failed: {error!r}"
-    except S3SyncError as exc:
-        report.fatal = str(exc)
     report.unchanged = matcher.unchanged
+    report.interrupted = report.interrupted or cancel.is_set()
+    if listed:
+        books.remaining(matcher.leftovers())
 
     if options.delete:
         deletes = matcher.finish_deletes()
-        withheld = _withheld_reason(report)
+        withheld = _withheld_reason(report, halt) or delete_guard(
+            deletes=len(deletes),
+            local_files=counts["local"],
+            remote_objects=counts["remote"],
+            source_missing=root_stat is None,
+            mount_point=root_stat is not None and os.path.ismount(src),
+            device_changed=_device_changed(index, trusted, root_stat),
+            allow_empty_source=options.allow_empty_source,
+            limit=options.max_delete,
+        )
         if withheld is not None:
             report.withheld_deletes = len(deletes) if report.fatal is None else 0
             report.withheld_reason = withheld if report.withheld_deletes else None
         elif deletes:
             for d in deletes:
                 reporter.planned(d)
-            _apply_deletes(deletes, store, options, record, report, cancel)
+            _apply_deletes(deletes, store, options, record, report, cancel, stopping)
+    books.finish(
+        complete=listed and report.fatal is None,
+        device=root_stat.st_dev if root_stat is not None else None,
+    )
     report.duration = clock() - started
     reporter.finish(report, "push")
     return report
 
 
-def _withheld_reason(report: Report) -> str | None:
-    """Return why deletes must not run (scan errors count as failures), or None."""
+def _source_stat(src: str, *, allow_missing: bool) -> os.stat_result | None:
+    """Return the source root's stat; None when it is missing and a guard will say so."""
+    try:
+        walker.check_root(src)
+    except SourceError:
+        if allow_missing and not os.path.lexists(src):
+            return None
+        raise
+    return os.stat(src)
+
+
+def _device_changed(index: Index | None, trusted: bool, root: os.stat_result | None) -> bool:
+    if index is None or not trusted or root is None:
+        return False
+    recorded = index.get_meta("device")
+    return recorded is not None and recorded != str(root.st_dev)
+
+
+def _withheld_reason(report: Report, halt: threading.Event) -> str | None:
+    """Return why deletes must not run after this run's errors, or None."""
     if report.interrupted:
         return "interrupted"
     if report.fatal is not None:
         return "fatal error"
     if report.failed:
         return "errors"
+    if halt.is_set():
+        return "halted"
     return None
 
 
@@ -233,6 +367,7 @@ def _apply_deletes(
     record: Callable[[Outcome | None], None],
     report: Report,
     cancel: threading.Event,
+    stopping: Callable[[], bool],
 ) -> None:
     batches = [deletes[i : i + 1000] for i in range(0, len(deletes), 1000)]
 
@@ -246,7 +381,7 @@ def _apply_deletes(
             record(outcome)
 
     _drive(
-        engine.apply(batches, perform, workers=min(options.workers, 4), cancel=cancel),
+        engine.apply(batches, perform, workers=min(options.workers, 4), cancel=stopping),
         record_all,
         report,
         cancel,

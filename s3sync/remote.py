@@ -36,6 +36,8 @@ DELETE_BATCH = 1000
 class ObjectStore(Protocol):
     """What the use cases need from S3, for one bucket."""
 
+    endpoint: str
+
     def list_pages(self, prefix: str, *, on_retry: OnRetry) -> Iterator[list[tuple[str, Stat]]]:
         """Yield the objects under *prefix*, one listing page at a time."""
         ...
@@ -49,8 +51,22 @@ class ObjectStore(Protocol):
         content_type: str,
         metadata: Mapping[str, str],
         on_retry: OnRetry,
-    ) -> None:
-        """Upload the file at *path*, streaming it from disk."""
+    ) -> str:
+        """Upload the file at *path*, streaming it from disk; return the new ETag."""
+        ...
+
+    def put_bytes(
+        self, key: str, body: bytes, *, if_none_match: bool = False, if_match: str | None = None
+    ) -> str | None:
+        """Store *body* as *key*, conditionally; return the ETag, or None if refused (412)."""
+        ...
+
+    def get_bytes(self, key: str) -> tuple[bytes, str] | None:
+        """Return a small object's body and ETag, or None when there is no such key."""
+        ...
+
+    def delete_if_match(self, key: str, etag: str) -> bool:
+        """Delete *key* if its ETag is still *etag*; return whether it was deleted."""
         ...
 
     def delete_many(self, keys: Sequence[str], *, on_retry: OnRetry) -> list[tuple[str, str]]:
@@ -196,18 +212,70 @@ class S3Store:
         content_type: str,
         metadata: Mapping[str, str],
         on_retry: OnRetry,
-    ) -> None:
+    ) -> str:
         """Upload *path* as *key*: one PutObject, or a multipart upload above the threshold."""
         extra: dict[str, Any] = {"ContentType": content_type, "Metadata": dict(metadata)}
         if size >= self.multipart_threshold:
-            self._put_multipart(key, path, size, extra, on_retry)
-            return
+            return self._put_multipart(key, path, size, extra, on_retry)
 
-        def put() -> None:
+        def put() -> str:
             with open(path, "rb") as body:
-                self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
+                answer = self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
+            return answer.get("ETag", "")
 
-        self._call(f"upload of '{key}'", put, on_retry)
+        return self._call(f"upload of '{key}'", put, on_retry)
+
+    def put_bytes(
+        self, key: str, body: bytes, *, if_none_match: bool = False, if_match: str | None = None
+    ) -> str | None:
+        """Store *body* as *key*, conditionally; return the ETag, or None if refused (412)."""
+        extra: dict[str, Any] = {}
+        if if_none_match:
+            extra["IfNoneMatch"] = "*"
+        if if_match is not None:
+            extra["IfMatch"] = if_match
+        try:
+            answer = self._call(
+                f"write of '{key}'",
+                lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra),
+                None,
+            )
+        except RemoteError as exc:
+            if exc.status == 412 or exc.code in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
+                return None
+            raise
+        return answer.get("ETag", "")
+
+    def get_bytes(self, key: str) -> tuple[bytes, str] | None:
+        """Return a small object's body and ETag, or None when there is no such key."""
+
+        def get() -> tuple[bytes, str]:
+            answer = self.client.get_object(Bucket=self.bucket, Key=key)
+            return answer["Body"].read(), answer.get("ETag", "")
+
+        try:
+            return self._call(f"read of '{key}'", get, None)
+        except RemoteError as exc:
+            if exc.code in ("NoSuchKey", "404") or exc.status == 404:
+                return None
+            raise
+
+    def delete_if_match(self, key: str, etag: str) -> bool:
+        """Delete *key* if its ETag is still *etag*; return whether it was deleted."""
+        try:
+            self._call(
+                f"delete of '{key}'",
+                lambda: self.client.delete_object(Bucket=self.bucket, Key=key, IfMatch=etag),
+                None,
+            )
+        except RemoteError as exc:
+            if exc.status in (404, 412):
+                return False
+            raise
+        return True
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -219,7 +287,7 @@ class S3Store:
 
     def _put_multipart(
         self, key: str, path: str, size: int, extra: dict[str, Any], on_retry: OnRetry
-    ) -> None:
+    ) -> str:
         part_size = max(self.part_size, math.ceil(size / MAX_PARTS))
         doing = f"multipart upload of '{key}'"
         created = self._call(
@@ -249,7 +317,7 @@ class S3Store:
         try:
             etags = [f.result() for f in futures]
             parts = [{"PartNumber": n + 1, "ETag": etag} for n, etag in enumerate(etags)]
-            self._call(
+            done = self._call(
                 doing,
                 lambda: self.client.complete_multipart_upload(
                     Bucket=self.bucket,
@@ -267,6 +335,7 @@ class S3Store:
                     f.exception()
             self.abort(key, upload_id)
             raise
+        return done.get("ETag", "")
 
     def abort(self, key: str, upload_id: str) -> None:
         """Abort a multipart upload so no parts are left behind; best effort."""

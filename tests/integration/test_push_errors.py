@@ -134,14 +134,18 @@ def test_closed_port_exit_3(cli: Any, bucket: str, tree: Tree, closed_port: int)
     assert_one_line_error(run, 3, "cannot connect to", str(closed_port))
 
 
-def test_missing_source_exit_3_and_nothing_deleted(
+def test_missing_source_withholds_deletes_exit_5_or_3_without_deletes(
     cli: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
     s3.put_object(Bucket=bucket, Key="a.html", Body=b"a")
 
-    run = cli("push", tmp_path / "not-there", f"s3://{bucket}")
+    guarded = cli("push", "--json", tmp_path / "not-there", f"s3://{bucket}")
+    no_delete = cli("push", "-D", tmp_path / "not-there", f"s3://{bucket}")
 
-    assert_one_line_error(run, 3, "does not exist")
+    assert guarded.code == 5
+    assert guarded.summary()["withheld_deletes"] == 1
+    assert "source directory is missing" in guarded.summary()["withheld_reason"]
+    assert_one_line_error(no_delete, 3, "does not exist")
     assert keys(s3, bucket) == {"a.html"}
 
 

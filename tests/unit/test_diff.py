@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3sync.diff import NS, Matcher, upload_reason
+from s3sync.diff import NS, Matcher, exact_reason, fudge_rule, upload_reason
 from s3sync.filters import Filter
 from s3sync.model import Delete, Reason, Stat, Upload
 
@@ -46,7 +46,7 @@ def plan(
 ) -> tuple[dict[str, Reason], set[str]]:
     """Run the matcher over both sides (in either order); return uploads and deletes."""
     filters = filters or Filter()
-    matcher = Matcher(lambda rel: "pre/" + rel, fudge=fudge)
+    matcher = Matcher(lambda rel: "pre/" + rel, rule=fudge_rule(fudge))
     uploads: list[Upload] = []
     local_items = [(k, v) for k, v in local.items() if filters.included(k)]
     remote_items = [(k, v) for k, v in remote.items() if filters.included(k)]
@@ -73,7 +73,7 @@ def test_matcher_table() -> None:
 
 
 def test_matched_pairs_do_not_pile_up() -> None:
-    matcher = Matcher(str, fudge=FUDGE)
+    matcher = Matcher(str, rule=fudge_rule(FUDGE))
     for i in range(1000):
         matcher.remote(f"f{i}", Stat(1, T))
         matcher.local(f"f{i}", Stat(1, T - 3600 * NS))
@@ -81,7 +81,7 @@ def test_matched_pairs_do_not_pile_up() -> None:
 
 
 def test_protected_paths_and_everything_below_are_never_deleted() -> None:
-    matcher = Matcher(str, fudge=FUDGE)
+    matcher = Matcher(str, rule=fudge_rule(FUDGE))
     for rel in ("link", "link/a", "link/b/c", "linked", "other"):
         matcher.remote(rel, Stat(1, T))
     matcher.protect("link")
@@ -142,3 +142,33 @@ def test_a_larger_fudge_never_uploads_less(
 ) -> None:
     small, large = sorted((a, b))
     assert set(plan(local, remote, fudge=small)[0]) <= set(plan(local, remote, fudge=large)[0])
+
+
+@pytest.mark.parametrize(
+    ("local", "recorded", "expected"),
+    [
+        (Stat(10, T), None, Reason.NEW),
+        (Stat(10, T), Stat(10, T), None),
+        (Stat(11, T), Stat(10, T), Reason.SIZE),
+        (Stat(10, T + 1), Stat(10, T), Reason.MTIME),  # one nanosecond is a change
+        (Stat(10, T - 1), Stat(10, T), Reason.MTIME),  # older is a change too (restored file)
+    ],
+)
+def test_exact_rule_of_the_index(
+    local: Stat, recorded: Stat | None, expected: Reason | None
+) -> None:
+    assert exact_reason(local, recorded) is expected
+
+
+def test_unchanged_pairs_are_reported_with_the_local_stat() -> None:
+    seen: list[tuple[str, Stat]] = []
+    matcher = Matcher(str, rule=exact_reason, on_unchanged=lambda rel, st: seen.append((rel, st)))
+    matcher.remote("a", Stat(1, T))
+    matcher.local("a", Stat(1, T))
+    changed = matcher.local("b", Stat(2, T))
+    assert changed is None  # not seen remotely yet
+    matcher.remote("b", Stat(1, T))
+    assert seen == [("a", Stat(1, T))]
+    matcher.remote("c", Stat(3, T))
+    assert list(matcher.finish_uploads()) == []
+    assert dict(matcher.leftovers()) == {"c": Stat(3, T)}

@@ -19,7 +19,7 @@ def test_serial_and_threaded_runs_give_the_same_results() -> None:
                 lambda: [1000, 1001],
                 lambda action: action * 10,
                 workers=workers,
-                cancel=threading.Event(),
+                cancel=threading.Event().is_set,
             )
         )
 
@@ -44,7 +44,7 @@ def test_results_arrive_in_the_callers_thread() -> None:
 
     results = list(
         engine.stream(
-            [lambda: range(20)], handle, list, perform, workers=3, cancel=threading.Event()
+            [lambda: range(20)], handle, list, perform, workers=3, cancel=threading.Event().is_set
         )
     )
     assert sorted(results) == list(range(20))
@@ -72,7 +72,7 @@ def test_work_starts_while_a_source_is_still_running() -> None:
             list,
             perform,
             workers=2,
-            cancel=threading.Event(),
+            cancel=threading.Event().is_set,
         )
     )
     assert sorted(results) == ["first", "second"]
@@ -91,7 +91,7 @@ def test_a_failing_source_stops_new_work_and_raises_after_in_flight_work() -> No
             lambda: [99],
             lambda a: a,
             workers=2,
-            cancel=threading.Event(),
+            cancel=threading.Event().is_set,
         ):
             finished.append(result)
     assert caught.value.source == 0
@@ -109,12 +109,12 @@ def test_cancel_stops_taking_new_work() -> None:
         return action
 
     for result in engine.stream(
-        [lambda: range(1000)], lambda s, i: [i], list, perform, workers=0, cancel=cancel
+        [lambda: range(1000)], lambda s, i: [i], list, perform, workers=0, cancel=cancel.is_set
     ):
         seen.append(result)
     assert seen == [0, 1, 2, 3]
 
 
 def test_apply_runs_every_action() -> None:
-    results = engine.apply([1, 2, 3], lambda a: a + 1, workers=2, cancel=threading.Event())
+    results = engine.apply([1, 2, 3], lambda a: a + 1, workers=2, cancel=threading.Event().is_set)
     assert sorted(results) == [2, 3, 4]

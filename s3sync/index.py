@@ -1,0 +1,173 @@
+"""The local index: what this tool believes is under the prefix, in SQLite.
+
+Each row is a key (relative to the prefix) with the size and mtime of the file it was
+uploaded from and the ETag S3 returned; for objects s3sync did not upload itself, the
+size and LastModified a listing gave. The index is bound to one endpoint, bucket and
+prefix. Reads are forgiving: a missing, unreadable or corrupt file gives None (and a
+reason) so the caller lists the bucket instead. Writes commit as each action completes,
+so a killed run keeps what it did; a rebuilt index is written beside the old one and
+replaces it atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from s3sync.errors import ConfigError
+from s3sync.model import Stat
+
+VERSION = "1"
+PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """The destination an index describes."""
+
+    endpoint: str
+    bucket: str
+    prefix: str
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix} at {self.endpoint}"
+
+
+class IndexUnusable(Exception):
+    """The index file exists but cannot be trusted; the message says why."""
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
+    return conn
+
+
+class Index:
+    """An open index; write from one thread (the reporting thread)."""
+
+    def __init__(self, path: str, conn: sqlite3.Connection, *, fresh: bool) -> None:
+        self.path = path
+        self._conn = conn
+        self.fresh = fresh
+        self._final = path
+
+    @classmethod
+    def open(cls, path: str, binding: Binding) -> Index:
+        """Open the index at *path* to be trusted instead of a listing.
+
+        Raise FileNotFoundError when there is none, IndexUnusable when it is corrupt,
+        and ConfigError when it belongs to another destination.
+        """
+        if not os.path.exists(path):
+            raise FileNotFoundError(path)
+        try:
+            conn = _connect(path)
+            meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
+            conn.execute("SELECT key, size, mtime_ns, etag FROM objects LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise IndexUnusable(f"index '{path}' is unreadable ({exc})") from None
+        if meta.get("version") != VERSION or not meta.get("complete"):
+            conn.close()
+            raise IndexUnusable(f"index '{path}' is incomplete or of another version")
+        bound = Binding(meta.get("endpoint", ""), meta.get("bucket", ""), meta.get("prefix", ""))
+        if bound != binding:
+            conn.close()
+            raise ConfigError(
+                f"index '{path}' belongs to {bound.describe()}, not {binding.describe()}: "
+                "give each destination its own --index file"
+            )
+        return cls(path, conn, fresh=False)
+
+    @classmethod
+    def rebuild(cls, path: str, binding: Binding) -> Index:
+        """Start a new index for *binding*, written beside *path* until ``commit``."""
+        building = path + ".new"
+        for stale in (building, building + "-wal", building + "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(stale)
+        try:
+            conn = _connect(building)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot write index '{path}': {exc}") from None
+        conn.executescript(
+            """
+            CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT);
+            CREATE TABLE objects (key TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,
+                                  etag TEXT);
+            """
+        )
+        conn.executemany(
+            "INSERT INTO meta VALUES (?, ?)",
+            [
+                ("version", VERSION),
+                ("endpoint", binding.endpoint),
+                ("bucket", binding.bucket),
+                ("prefix", binding.prefix),
+            ],
+        )
+        conn.execute("BEGIN")  # one transaction: nothing of it counts until commit
+        index = cls(building, conn, fresh=True)
+        index._final = path
+        return index
+
+    def get_meta(self, name: str) -> str | None:
+        """Return the metadata value *name*, or None."""
+        row = self._conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: str) -> None:
+        """Store the metadata value *name*."""
+        self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+
+    def pages(self) -> Iterator[list[tuple[str, Stat]]]:
+        """Yield every row as ``(relpath, Stat)``, a page at a time, from its own connection."""
+        reader = sqlite3.connect(self.path, check_same_thread=False)
+        try:
+            cursor = reader.execute("SELECT key, size, mtime_ns FROM objects")
+            while rows := cursor.fetchmany(PAGE):
+                yield [(key, Stat(size, mtime_ns)) for key, size, mtime_ns in rows]
+        finally:
+            reader.close()
+
+    def count(self) -> int:
+        """Return the number of rows."""
+        return int(self._conn.execute("SELECT count(*) FROM objects").fetchone()[0])
+
+    def put(self, relpath: str, stat: Stat, etag: str | None = None) -> None:
+        """Record that *relpath* holds an object made from a file with *stat*."""
+        self._conn.execute(
+            "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?)",
+            (relpath, stat.size, stat.mtime_ns, etag),
+        )
+
+    def remove(self, relpath: str) -> None:
+        """Record that *relpath* was deleted."""
+        self._conn.execute("DELETE FROM objects WHERE key = ?", (relpath,))
+
+    def commit(self) -> None:
+        """Make everything recorded durable; a rebuilt index replaces the old one."""
+        if self.fresh:
+            self.set_meta("complete", "1")
+            self._conn.execute("COMMIT")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._conn.close()
+            for stale in (self._final + "-wal", self._final + "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(stale)
+            os.replace(self.path, self._final)
+            self._conn = _connect(self._final)
+            self.path = self._final
+            self.fresh = False
+
+    def close(self) -> None:
+        """Close without replacing anything (a rebuild not committed is dropped)."""
+        self._conn.close()
+        if self.path != self._final:
+            for leftover in (self.path, self.path + "-wal", self.path + "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
