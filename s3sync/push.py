@@ -271,8 +271,9 @@ def run(
         if outcome is None:
             return
         report.record(outcome)
-        reporter.done(outcome)
+        # the index first: whatever was reported done must survive a SIGKILL
         books.done(outcome, dest.relpath(outcome.action.key) or outcome.action.key)
+        reporter.done(outcome)
         if outcome.fatal:
             report.fatal = outcome.error
             halt.set()
