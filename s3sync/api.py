@@ -8,6 +8,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 from s3sync import content_type
 from s3sync import lock as lockfile
@@ -98,21 +99,25 @@ def push(
             allow_empty_source=allow_empty_source,
             max_delete=_delete_limit(max_delete),
         )
+        connection = Connection(
+            endpoint_url=endpoint_url,
+            region=region,
+            profile=profile,
+            retries=retries,
+            workers=workers,
+            multipart_threshold=multipart_threshold,
+            part_size=part_size,
+        )
         with lock_file(lock):
             return _push(
                 src,
                 location,
                 options,
                 reporter,
+                connection,
                 cancel=cancel or threading.Event(),
                 lock_s3=lock_s3,
                 keep_actions=keep_actions,
-                endpoint_url=endpoint_url,
-                region=region,
-                profile=profile,
-                retries=retries,
-                multipart_threshold=multipart_threshold,
-                part_size=part_size,
             )
     except S3SyncError as exc:
         if log is not None:
@@ -144,38 +149,51 @@ def lock_file(path: str | None) -> Iterator[None]:
             yield
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connection:
+    """How to reach S3 and how hard to try: the options every command shares."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    retries: int = 4
+    workers: int = 16
+    multipart_threshold: int = 8 * MIB
+    part_size: int = 8 * MIB
+
+    def open(self, bucket: str) -> S3Store:
+        """Return a store for *bucket* on one client sized for the workers and their parts."""
+        part_workers = max(2, min(self.workers, 8))
+        client = make_client(
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            profile=self.profile,
+            connections=self.workers + part_workers + 2,
+        )
+        return S3Store(
+            client,
+            bucket,
+            retrier=Retrier(
+                RetryPolicy(attempts=self.retries + 1), classify, time.sleep, random.random
+            ),
+            multipart_threshold=self.multipart_threshold,
+            part_size=self.part_size,
+            part_workers=part_workers,
+        )
+
+
 def _push(
     src: str,
     location: Location,
     options: push_case.PushOptions,
     reporter: Reporter,
+    connection: Connection,
     *,
     cancel: threading.Event,
     lock_s3: str | None,
     keep_actions: bool,
-    endpoint_url: str | None,
-    region: str | None,
-    profile: str | None,
-    retries: int,
-    multipart_threshold: int,
-    part_size: int,
 ) -> Report:
-    workers = options.workers
-    part_workers = max(2, min(workers, 8))
-    client = make_client(
-        endpoint_url=endpoint_url,
-        region=region,
-        profile=profile,
-        connections=workers + part_workers + 2,
-    )
-    store = S3Store(
-        client,
-        location.bucket,
-        retrier=Retrier(RetryPolicy(attempts=retries + 1), classify, time.sleep, random.random),
-        multipart_threshold=multipart_threshold,
-        part_size=part_size,
-        part_workers=part_workers,
-    )
+    store = connection.open(location.bucket)
     lease = None
     halt = threading.Event()
     try:
