@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from s3sync.model import Delete, Reason, Stat, Upload
+from s3sync.model import Reason, Stat, Upload
 from s3sync.paths import ancestors
 
 NS = 1_000_000_000
+A = TypeVar("A")
 
 
 def upload_reason(local: Stat, remote: Stat | None, *, fudge: float) -> Reason | None:
@@ -55,59 +57,50 @@ def fudge_rule(fudge: float) -> Rule:
     return rule
 
 
-class Matcher:
+class Matcher(Generic[A]):
     """Pairs local and remote entries as they arrive, so matched pairs never pile up.
 
-    Feed it from one thread: ``local`` and ``remote`` return an upload as soon as a path
-    has been seen on both sides and differs; ``finish`` turns what stayed unmatched into
-    uploads (local only) and deletes (remote only, unless protected).
+    Feed it from one thread. ``local`` and ``remote`` call ``pair(relpath, local,
+    remote)`` as soon as a path has been seen on both sides and return the action it
+    decides (None: the two are the same). Once both scans have ended, the leftovers
+    on each side are the paths the other side never had.
     """
 
-    def __init__(
-        self,
-        key: Callable[[str], str],
-        *,
-        rule: Rule,
-        on_unchanged: Callable[[str, Stat], None] | None = None,
-    ) -> None:
-        self._key = key
-        self._rule = rule
-        self._on_unchanged = on_unchanged
+    def __init__(self, pair: Callable[[str, Stat, Stat], A | None]) -> None:
+        self._pair = pair
         self._local: dict[str, Stat] = {}
         self._remote: dict[str, Stat] = {}
         self._protected: set[str] = set()
         self.unchanged = 0
 
-    def _compare(self, relpath: str, local: Stat, remote: Stat | None) -> Upload | None:
-        reason = self._rule(local, remote)
-        if reason is None:
+    def _decide(self, relpath: str, local: Stat, remote: Stat) -> A | None:
+        action = self._pair(relpath, local, remote)
+        if action is None:
             self.unchanged += 1
-            if self._on_unchanged is not None:
-                self._on_unchanged(relpath, local)
-            return None
-        return Upload(self._key(relpath), relpath, local, reason, remote)
+        return action
 
-    def local(self, relpath: str, stat: Stat) -> Upload | None:
-        """Take a local file; return its upload when the remote side has already been seen."""
+    def local(self, relpath: str, stat: Stat) -> A | None:
+        """Take a local file; return its action when the remote side has already been seen."""
         remote = self._remote.pop(relpath, None)
         if remote is None:
             self._local[relpath] = stat
             return None
-        return self._compare(relpath, stat, remote)
+        return self._decide(relpath, stat, remote)
 
-    def remote(self, relpath: str, stat: Stat) -> Upload | None:
-        """Take a listed object; return the upload of its file when that was already seen."""
+    def remote(self, relpath: str, stat: Stat) -> A | None:
+        """Take a listed object; return its action when the local side was already seen."""
         local = self._local.pop(relpath, None)
         if local is None:
             self._remote[relpath] = stat
             return None
-        return self._compare(relpath, local, stat)
+        return self._decide(relpath, local, stat)
 
     def protect(self, relpath: str) -> None:
-        """Never delete *relpath* or anything below it: it exists locally but was not read."""
+        """Never offer *relpath* or anything below it as a remote leftover to delete."""
         self._protected.add(relpath)
 
-    def _is_protected(self, relpath: str) -> bool:
+    def is_protected(self, relpath: str) -> bool:
+        """Return True when *relpath* or a directory above it is protected."""
         if relpath in self._protected:
             return True
         return any(d in self._protected for d in ancestors(relpath))
@@ -116,28 +109,51 @@ class Matcher:
         """Return how many entries are waiting for their other side."""
         return len(self._local) + len(self._remote)
 
-    def finish_uploads(self) -> Iterator[Upload]:
-        """Yield uploads for files the remote side never had, once both scans have ended."""
+    def local_leftovers(self) -> Iterator[tuple[str, Stat]]:
+        """Remove and yield the local entries the remote side never had."""
         while self._local:
-            relpath, stat = self._local.popitem()
-            upload = self._compare(relpath, stat, None)
-            if upload is not None:
-                yield upload
+            yield self._local.popitem()
 
-    def leftovers(self) -> Iterator[tuple[str, Stat]]:
-        """Yield the remote entries no local file matched (call after finish_uploads)."""
-        yield from self._remote.items()
+    def remote_leftovers(self) -> list[tuple[str, Stat]]:
+        """Return the remote entries the local side never had, sorted by path."""
+        return sorted(self._remote.items())
 
-    def finish_deletes(self) -> list[Delete]:
-        """Return deletes for objects with no local file, sorted by key."""
-        return sorted(
-            (
-                Delete(self._key(relpath))
-                for relpath in self._remote
-                if not self._is_protected(relpath)
-            ),
-            key=lambda d: d.key,
-        )
+
+def push_pair(
+    key: Callable[[str], str],
+    rule: Rule,
+    on_unchanged: Callable[[str, Stat], None] | None = None,
+) -> Callable[[str, Stat, Stat], Upload | None]:
+    """Return the pairing function of push: upload when *rule* gives a reason."""
+
+    def pair(relpath: str, local: Stat, remote: Stat) -> Upload | None:
+        reason = rule(local, remote)
+        if reason is None:
+            if on_unchanged is not None:
+                on_unchanged(relpath, local)
+            return None
+        return Upload(key(relpath), relpath, local, reason, remote)
+
+    return pair
+
+
+def restore_reason(remote: Stat, local: Stat | None) -> Reason | None:
+    """Return why the object must be downloaded over *local*, or None when it is there.
+
+    A local file restored by s3sync carries the ETag it was restored from (as
+    ``local.etag``, only while its mtime is the one s3sync set). Same size and same ETag
+    means the same object; same size and no record is UNVERIFIED: the object's mtime
+    metadata must decide.
+    """
+    if local is None:
+        return Reason.NEW
+    if local.size != remote.size:
+        return Reason.SIZE
+    if local.etag is None:
+        return Reason.UNVERIFIED
+    if remote.etag is not None and local.etag != remote.etag:
+        return Reason.CONTENT
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ class Stat:
 
     size: int
     mtime_ns: int
+    etag: str | None = None
 
 
 class Reason(enum.Enum):
@@ -26,6 +27,8 @@ class Reason(enum.Enum):
     NEW = "new"
     SIZE = "size"
     MTIME = "mtime"
+    CONTENT = "content"
+    UNVERIFIED = "unverified"
     GONE = "gone"
 
 
@@ -51,7 +54,35 @@ class Delete:
     reason: Reason = Reason.GONE
 
 
-Action = Upload | Delete
+@dataclass(frozen=True, slots=True)
+class Download:
+    """Fetch *key* into the file at *path* (relative to the destination root).
+
+    *stat* is the listed object (size, LastModified, ETag); *local* the file there now.
+    Reason UNVERIFIED means the sizes match and nothing says whether the contents do:
+    the object's ``mtime`` metadata decides, and the outcome carries the final reason.
+    """
+
+    key: str
+    path: str
+    stat: Stat
+    reason: Reason
+    local: Stat | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveLocal:
+    """Remove the local file at *path*, which has no object."""
+
+    path: str
+    reason: Reason = Reason.GONE
+
+    @property
+    def key(self) -> str:
+        return self.path
+
+
+Action = Upload | Delete | Download | RemoveLocal
 
 
 class Severity(enum.Enum):
@@ -80,6 +111,7 @@ class Outcome:
     dry_run: bool = False
     fatal: bool = False
     etag: str | None = None
+    unchanged: bool = False
 
     @property
     def ok(self) -> bool:
@@ -95,6 +127,8 @@ class Report:
     keep_actions: bool = True
     uploaded: int = 0
     uploaded_bytes: int = 0
+    downloaded: int = 0
+    downloaded_bytes: int = 0
     deleted: int = 0
     unchanged: int = 0
     failed: int = 0
@@ -118,9 +152,14 @@ class Report:
         if not outcome.ok:
             self.failed += 1
             self.errors.append(Problem(action.key, outcome.error or "failed", Severity.ERROR))
+        elif outcome.unchanged:
+            self.unchanged += 1
         elif isinstance(action, Upload):
             self.uploaded += 1
             self.uploaded_bytes += action.stat.size
+        elif isinstance(action, Download):
+            self.downloaded += 1
+            self.downloaded_bytes += action.stat.size
         else:
             self.deleted += 1
 
@@ -151,3 +190,14 @@ def mtime_to_text(mtime_ns: int) -> str:
     sign = "-" if mtime_ns < 0 else ""
     seconds, fraction = divmod(abs(mtime_ns), 1_000_000_000)
     return f"{sign}{seconds}.{fraction:09d}".rstrip("0").rstrip(".")
+
+
+def mtime_from_text(text: str) -> int | None:
+    """Return ns since the epoch from decimal seconds (``mtime`` metadata), or None if bad."""
+    text = text.strip()
+    negative = text.startswith("-")
+    whole, _, fraction = text.lstrip("+-").partition(".")
+    if not whole.isdigit() or (fraction and not fraction.isdigit()):
+        return None
+    ns = int(whole) * 1_000_000_000 + int((fraction + "000000000")[:9] or 0)
+    return -ns if negative else ns

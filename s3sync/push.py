@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from s3sync import engine, walker
-from s3sync.diff import DeleteLimit, Matcher, delete_guard, exact_reason, fudge_rule
+from s3sync.diff import (
+    DeleteLimit,
+    Matcher,
+    delete_guard,
+    exact_reason,
+    fudge_rule,
+    push_pair,
+)
 from s3sync.errors import Disposition, RemoteError, S3SyncError, SourceError, classify
 from s3sync.filters import Filter
 from s3sync.index import Binding, Index, IndexUnusable
@@ -18,6 +25,7 @@ from s3sync.model import (
     Delete,
     Outcome,
     Problem,
+    Reason,
     Report,
     Severity,
     Stat,
@@ -217,10 +225,12 @@ def run(
     )
     books = _Bookkeeper(index, dry_run=options.dry_run)
     report.remote = "index" if trusted else "listing"
-    matcher = Matcher(
-        dest.key,
-        rule=exact_reason if trusted else fudge_rule(options.fudge),
-        on_unchanged=books.unchanged,
+    matcher: Matcher[Upload] = Matcher(
+        push_pair(
+            dest.key,
+            exact_reason if trusted else fudge_rule(options.fudge),
+            books.unchanged,
+        )
     )
 
     def local_events() -> Iterable[walker.LocalEntry | Problem]:
@@ -257,8 +267,8 @@ def run(
                     yield from planned(matcher.remote(rel, listed))
 
     def finish() -> Iterator[Upload]:
-        for upload in matcher.finish_uploads():
-            yield from planned(upload)
+        for relpath, stat in matcher.local_leftovers():
+            yield from planned(Upload(dest.key(relpath), relpath, stat, Reason.NEW))
 
     def perform(action: Upload) -> Outcome | None:
         if stopping():
@@ -297,13 +307,14 @@ def run(
     except engine.SourceFailed as exc:
         error = exc.error
         report.fatal = str(error) if isinstance(error, S3SyncError) else f"scan failed: {error!r}"
-    report.unchanged = matcher.unchanged
+    report.unchanged += matcher.unchanged
     report.interrupted = report.interrupted or cancel.is_set()
+    leftovers = matcher.remote_leftovers()
     if listed:
-        books.remaining(matcher.leftovers())
+        books.remaining(leftovers)
 
     if options.delete:
-        deletes = matcher.finish_deletes()
+        deletes = [Delete(dest.key(rel)) for rel, _ in leftovers if not matcher.is_protected(rel)]
         withheld = _withheld_reason(report, halt) or delete_guard(
             deletes=len(deletes),
             local_files=counts["local"],

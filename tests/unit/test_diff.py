@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3sync.diff import NS, Matcher, exact_reason, fudge_rule, upload_reason
+from s3sync.diff import (
+    NS,
+    Matcher,
+    exact_reason,
+    fudge_rule,
+    push_pair,
+    restore_reason,
+    upload_reason,
+)
 from s3sync.filters import Filter
 from s3sync.model import Delete, Reason, Stat, Upload
 
@@ -46,7 +54,7 @@ def plan(
 ) -> tuple[dict[str, Reason], set[str]]:
     """Run the matcher over both sides (in either order); return uploads and deletes."""
     filters = filters or Filter()
-    matcher = Matcher(lambda rel: "pre/" + rel, rule=fudge_rule(fudge))
+    matcher: Matcher[Upload] = Matcher(push_pair(lambda rel: "pre/" + rel, fudge_rule(fudge)))
     uploads: list[Upload] = []
     local_items = [(k, v) for k, v in local.items() if filters.included(k)]
     remote_items = [(k, v) for k, v in remote.items() if filters.included(k)]
@@ -56,8 +64,10 @@ def plan(
             found = feed(rel, stat)
             if found is not None:
                 uploads.append(found)
-    uploads.extend(matcher.finish_uploads())
-    deletes: list[Delete] = matcher.finish_deletes()
+    uploads.extend(
+        Upload("pre/" + rel, rel, stat, Reason.NEW) for rel, stat in matcher.local_leftovers()
+    )
+    deletes = [Delete("pre/" + rel) for rel, _ in matcher.remote_leftovers()]
     assert all(u.key == "pre/" + u.path for u in uploads)
     return {u.path: u.reason for u in uploads}, {d.key.removeprefix("pre/") for d in deletes}
 
@@ -73,7 +83,7 @@ def test_matcher_table() -> None:
 
 
 def test_matched_pairs_do_not_pile_up() -> None:
-    matcher = Matcher(str, rule=fudge_rule(FUDGE))
+    matcher: Matcher[Upload] = Matcher(push_pair(str, fudge_rule(FUDGE)))
     for i in range(1000):
         matcher.remote(f"f{i}", Stat(1, T))
         matcher.local(f"f{i}", Stat(1, T - 3600 * NS))
@@ -81,11 +91,12 @@ def test_matched_pairs_do_not_pile_up() -> None:
 
 
 def test_protected_paths_and_everything_below_are_never_deleted() -> None:
-    matcher = Matcher(str, rule=fudge_rule(FUDGE))
+    matcher: Matcher[Upload] = Matcher(push_pair(str, fudge_rule(FUDGE)))
     for rel in ("link", "link/a", "link/b/c", "linked", "other"):
         matcher.remote(rel, Stat(1, T))
     matcher.protect("link")
-    assert {d.key for d in matcher.finish_deletes()} == {"linked", "other"}
+    leftovers = [rel for rel, _ in matcher.remote_leftovers()]
+    assert [rel for rel in leftovers if not matcher.is_protected(rel)] == ["linked", "other"]
 
 
 names = st.text(alphabet="abc/", min_size=1, max_size=6).filter(
@@ -162,7 +173,9 @@ def test_exact_rule_of_the_index(
 
 def test_unchanged_pairs_are_reported_with_the_local_stat() -> None:
     seen: list[tuple[str, Stat]] = []
-    matcher = Matcher(str, rule=exact_reason, on_unchanged=lambda rel, st: seen.append((rel, st)))
+    matcher: Matcher[Upload] = Matcher(
+        push_pair(str, exact_reason, lambda rel, st: seen.append((rel, st)))
+    )
     matcher.remote("a", Stat(1, T))
     matcher.local("a", Stat(1, T))
     changed = matcher.local("b", Stat(2, T))
@@ -170,5 +183,19 @@ def test_unchanged_pairs_are_reported_with_the_local_stat() -> None:
     matcher.remote("b", Stat(1, T))
     assert seen == [("a", Stat(1, T))]
     matcher.remote("c", Stat(3, T))
-    assert list(matcher.finish_uploads()) == []
-    assert dict(matcher.leftovers()) == {"c": Stat(3, T)}
+    assert list(matcher.local_leftovers()) == []
+    assert matcher.remote_leftovers() == [("c", Stat(3, T))]
+
+
+@pytest.mark.parametrize(
+    ("remote", "local", "expected"),
+    [
+        (Stat(5, T, '"e1"'), None, Reason.NEW),
+        (Stat(5, T, '"e1"'), Stat(4, T - 99, '"e1"'), Reason.SIZE),
+        (Stat(5, T, '"e1"'), Stat(5, T - 99, '"e1"'), None),  # restored from this very object
+        (Stat(5, T, '"e2"'), Stat(5, T - 99, '"e1"'), Reason.CONTENT),  # replaced since
+        (Stat(5, T, '"e1"'), Stat(5, T - 99), Reason.UNVERIFIED),  # no record: metadata decides
+    ],
+)
+def test_restore_rule(remote: Stat, local: Stat | None, expected: Reason | None) -> None:
+    assert restore_reason(remote, local) is expected
