@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from s3sync.model import Reason, Stat, Upload
+from s3sync.model import Reason, Report, Stat, Upload
 from s3sync.paths import ancestors
 
 NS = 1_000_000_000
@@ -201,4 +201,17 @@ def delete_guard(
         return "source is on another device than the index recorded (is a disk unmounted?)"
     if limit is not None and not limit.allows(deletes, remote_objects):
         return f"{deletes} deletes exceed --max-delete {limit}"
+    return None
+
+
+def withheld_by_errors(report: Report, *, halted: bool) -> str | None:
+    """Return why this run's errors forbid any delete, or None."""
+    if report.interrupted:
+        return "interrupted"
+    if report.fatal is not None:
+        return "fatal error"
+    if report.failed:
+        return "errors"
+    if halted:
+        return "halted"
     return None

@@ -186,3 +186,35 @@ def apply(
 ) -> Iterator[R]:
     """Yield ``perform(action)`` for each action, run on *workers* threads (0: inline)."""
     return stream((), lambda _i, _v: (), lambda: actions, perform, workers=workers, cancel=cancel)
+
+
+@dataclass(frozen=True, slots=True)
+class Retried:
+    """A source retried *count* requests; the main thread counts them."""
+
+    count: int
+
+
+def counting_retries(
+    produce: Callable[[Callable[[BaseException], None]], Iterable[E]],
+) -> Iterator[E | Retried]:
+    """Yield what ``produce(on_retry)`` yields, with a Retried item after each retry."""
+    retried: list[BaseException] = []
+    for item in produce(retried.append):
+        if retried:
+            yield Retried(len(retried))
+            retried.clear()
+        yield item
+
+
+def drive(
+    results: Iterator[R], each: Callable[[R], object], on_interrupt: Callable[[], None]
+) -> None:
+    """Pass every result to *each*; on Ctrl-C call *on_interrupt* and drain in-flight work."""
+    while True:
+        try:
+            for result in results:
+                each(result)
+            return
+        except KeyboardInterrupt:
+            on_interrupt()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from s3sync.errors import ExitCode
@@ -19,6 +20,16 @@ class Stat:
     size: int
     mtime_ns: int
     etag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What a HEAD or GET tells of one object: size, LastModified (ns), ETag, user metadata."""
+
+    size: int
+    last_modified_ns: int
+    etag: str
+    metadata: Mapping[str, str]
 
 
 class Reason(enum.Enum):

@@ -65,3 +65,23 @@ def ancestors(relpath: str) -> list[str]:
     """Return the directories above *relpath*, outermost first (``a/b/c`` -> ``a``, ``a/b``)."""
     parts = relpath.split("/")[:-1]
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def unsafe_relpath(relpath: str) -> str | None:
+    """Return why *relpath* (from a key) must not be written under a local root, or None.
+
+    Refused: absolute paths, empty, ``.`` and ``..`` segments, backslashes (another
+    system's separator), NUL and other control characters, segments over 255 bytes.
+    """
+    if relpath.startswith("/"):
+        return "absolute path"
+    if "\\" in relpath:
+        return "backslash in the name"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in relpath):
+        return "control character in the name"
+    for segment in relpath.split("/"):
+        if segment in ("", ".", ".."):
+            return f"'{segment or '(empty)'}' path segment"
+        if len(segment.encode("utf-8", "surrogatepass")) > 255:
+            return "a name over 255 bytes"
+    return None

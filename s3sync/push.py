@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, cast
 
 from s3sync import engine, walker
 from s3sync.diff import (
@@ -17,6 +17,7 @@ from s3sync.diff import (
     exact_reason,
     fudge_rule,
     push_pair,
+    withheld_by_errors,
 )
 from s3sync.errors import Disposition, RemoteError, S3SyncError, SourceError, classify
 from s3sync.filters import Filter
@@ -55,25 +56,8 @@ class PushOptions:
     max_delete: DeleteLimit | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Retried:
-    """A scan retried a request; the main thread counts it."""
-
-    count: int
-
-
 Page = list[tuple[str, Stat]]
-T = TypeVar("T")
 _WALK, _REMOTE = 0, 1
-
-
-def _list(store: ObjectStore, prefix: str) -> Iterator[Page | _Retried]:
-    retried: list[BaseException] = []
-    for page in store.list_pages(prefix, on_retry=retried.append):
-        if retried:
-            yield _Retried(len(retried))
-            retried.clear()
-        yield page
 
 
 def _perform_upload(
@@ -199,6 +183,10 @@ def run(
     def stopping() -> bool:
         return cancel.is_set() or halt.is_set()
 
+    def interrupted() -> None:
+        report.interrupted = True
+        cancel.set()
+
     report = Report(dry_run=options.dry_run, keep_actions=keep_actions)
     filters = Filter(options.filters)
     counts = {"local": 0, "remote": 0}
@@ -238,8 +226,12 @@ def run(
             return ()
         return walker.scan(src, filters=filters, follow_symlinks=options.follow_symlinks)
 
-    def remote_events() -> Iterable[Page | _Retried]:
-        return index.pages() if trusted and index is not None else _list(store, dest.prefix)
+    def remote_events() -> Iterable[Page | engine.Retried]:
+        if trusted and index is not None:
+            return index.pages()
+        return engine.counting_retries(
+            lambda on_retry: store.list_pages(dest.prefix, on_retry=on_retry)
+        )
 
     def planned(upload: Upload | None) -> Iterator[Upload]:
         if upload is not None:
@@ -249,7 +241,7 @@ def run(
     def handle(source: int, item: object) -> Iterator[Upload]:
         if isinstance(item, Problem):
             note(item)
-        elif isinstance(item, _Retried):
+        elif isinstance(item, engine.Retried):
             report.retries += item.count
         elif source == _WALK:
             relpath, stat = cast(walker.LocalEntry, item)
@@ -290,7 +282,7 @@ def run(
 
     listed = False
     try:
-        _drive(
+        engine.drive(
             engine.stream(
                 [local_events, remote_events],
                 handle,
@@ -300,8 +292,7 @@ def run(
                 cancel=stopping,
             ),
             record,
-            report,
-            cancel,
+            interrupted,
         )
         listed = not stopping()
     except engine.SourceFailed as exc:
@@ -315,7 +306,7 @@ def run(
 
     if options.delete:
         deletes = [Delete(dest.key(rel)) for rel, _ in leftovers if not matcher.is_protected(rel)]
-        withheld = _withheld_reason(report, halt) or delete_guard(
+        withheld = withheld_by_errors(report, halted=halt.is_set()) or delete_guard(
             deletes=len(deletes),
             local_files=counts["local"],
             remote_objects=counts["remote"],
@@ -331,7 +322,7 @@ def run(
         elif deletes:
             for d in deletes:
                 reporter.planned(d)
-            _apply_deletes(deletes, store, options, record, report, cancel, stopping)
+            _apply_deletes(deletes, store, options, record, interrupted, stopping)
     books.finish(
         complete=listed and report.fatal is None,
         device=root_stat.st_dev if root_stat is not None else None,
@@ -359,26 +350,12 @@ def _device_changed(index: Index | None, trusted: bool, root: os.stat_result | N
     return recorded is not None and recorded != str(root.st_dev)
 
 
-def _withheld_reason(report: Report, halt: threading.Event) -> str | None:
-    """Return why deletes must not run after this run's errors, or None."""
-    if report.interrupted:
-        return "interrupted"
-    if report.fatal is not None:
-        return "fatal error"
-    if report.failed:
-        return "errors"
-    if halt.is_set():
-        return "halted"
-    return None
-
-
 def _apply_deletes(
     deletes: list[Delete],
     store: ObjectStore,
     options: PushOptions,
     record: Callable[[Outcome | None], None],
-    report: Report,
-    cancel: threading.Event,
+    interrupted: Callable[[], None],
     stopping: Callable[[], bool],
 ) -> None:
     batches = [deletes[i : i + 1000] for i in range(0, len(deletes), 1000)]
@@ -392,23 +369,8 @@ def _apply_deletes(
         for outcome in outcomes:
             record(outcome)
 
-    _drive(
+    engine.drive(
         engine.apply(batches, perform, workers=min(options.workers, 4), cancel=stopping),
         record_all,
-        report,
-        cancel,
+        interrupted,
     )
-
-
-def _drive(
-    results: Iterator[T], each: Callable[[T], object], report: Report, cancel: threading.Event
-) -> None:
-    """Pass every result to *each*; on Ctrl-C mark the run interrupted and drain in-flight work."""
-    while True:
-        try:
-            for result in results:
-                each(result)
-            return
-        except KeyboardInterrupt:
-            report.interrupted = True
-            cancel.set()

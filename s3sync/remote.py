@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.parsers import ResponseParserError
 
 from s3sync.errors import ConfigError, RemoteError
-from s3sync.model import Stat
+from s3sync.model import ObjectInfo, Stat
 from s3sync.retry import Retrier
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 OnRetry = Callable[[BaseException], None]
 MAX_PARTS = 10_000
+CHUNK = 1024 * 1024
 DELETE_BATCH = 1000
 
 
@@ -59,6 +60,20 @@ class ObjectStore(Protocol):
         self, key: str, body: bytes, *, if_none_match: bool = False, if_match: str | None = None
     ) -> str | None:
         """Store *body* as *key*, conditionally; return the ETag, or None if refused (412)."""
+        ...
+
+    def head(self, key: str, *, on_retry: OnRetry) -> ObjectInfo:
+        """Return what a HEAD request tells of *key*."""
+        ...
+
+    def download(
+        self,
+        key: str,
+        write: Callable[[ObjectInfo, Iterator[bytes]], T],
+        *,
+        on_retry: OnRetry,
+    ) -> T:
+        """GET *key* and return ``write(info, chunks)``; a broken stream retries it all."""
         ...
 
     def get_bytes(self, key: str) -> tuple[bytes, str] | None:
@@ -196,7 +211,12 @@ class S3Store:
                 on_retry,
             )
             yield [
-                (obj["Key"], Stat(obj["Size"], int(obj["LastModified"].timestamp()) * 10**9))
+                (
+                    obj["Key"],
+                    Stat(
+                        obj["Size"], int(obj["LastModified"].timestamp()) * 10**9, obj.get("ETag")
+                    ),
+                )
                 for obj in page.get("Contents", ())
             ]
             token = page.get("NextContinuationToken")
@@ -248,6 +268,34 @@ class S3Store:
                 return None
             raise
         return answer.get("ETag", "")
+
+    def head(self, key: str, *, on_retry: OnRetry) -> ObjectInfo:
+        """Return what a HEAD request tells of *key*."""
+        answer = self._call(
+            f"HEAD of '{key}'",
+            lambda: self.client.head_object(Bucket=self.bucket, Key=key),
+            on_retry,
+        )
+        return _info(answer)
+
+    def download(
+        self,
+        key: str,
+        write: Callable[[ObjectInfo, Iterator[bytes]], T],
+        *,
+        on_retry: OnRetry,
+    ) -> T:
+        """GET *key* and return ``write(info, chunks)``; a broken stream retries it all."""
+
+        def attempt() -> T:
+            answer = self.client.get_object(Bucket=self.bucket, Key=key)
+            body = answer["Body"]
+            try:
+                return write(_info(answer), body.iter_chunks(CHUNK))
+            finally:
+                body.close()
+
+        return self._call(f"download of '{key}'", attempt, on_retry)
 
     def get_bytes(self, key: str) -> tuple[bytes, str] | None:
         """Return a small object's body and ETag, or None when there is no such key."""
@@ -375,3 +423,12 @@ class S3Store:
         """Stop the part pool."""
         if self._parts is not None:
             self._parts.shutdown(wait=True, cancel_futures=True)
+
+
+def _info(answer: Any) -> ObjectInfo:
+    return ObjectInfo(
+        int(answer.get("ContentLength", 0)),
+        int(answer["LastModified"].timestamp()) * 10**9,
+        str(answer.get("ETag", "")),
+        dict(answer.get("Metadata") or {}),
+    )

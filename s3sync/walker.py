@@ -11,6 +11,16 @@ from s3sync.filters import Filter
 from s3sync.model import Problem, Severity, Stat
 
 LocalEntry = tuple[str, Stat]
+MARK = "user.s3sync"
+
+
+def read_mark(path: str, mtime_ns: int) -> str | None:
+    """Return the ETag a restore recorded on *path*, if its mtime is still the one set then."""
+    try:
+        etag, _, recorded = os.getxattr(path, MARK, follow_symlinks=False).decode().rpartition(" ")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return etag if etag and recorded == str(mtime_ns) else None
 
 
 def check_root(root: str) -> None:
@@ -34,13 +44,14 @@ def _error(path: str, message: str) -> Problem:
 
 
 def scan(
-    root: str, *, filters: Filter, follow_symlinks: bool = True
+    root: str, *, filters: Filter, follow_symlinks: bool = True, marks: bool = False
 ) -> Iterator[LocalEntry | Problem]:
     """Yield ``(relpath, Stat)`` for every included regular file under *root*, and problems.
 
     Excluded directories are not descended. Unreadable directories and undecodable
     names are ERROR problems; symlinks not followed, broken links, loops and special
-    files (FIFOs, sockets, devices) are WARNING problems. Files are never opened.
+    files (FIFOs, sockets, devices) are WARNING problems. Files are never opened. With
+    *marks*, each Stat carries the ETag a restore recorded on the file (see read_mark).
     """
     top = os.stat(root)
     stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
@@ -94,7 +105,8 @@ def scan(
             elif not filters.file_included(rel):
                 continue
             elif st.S_ISREG(mode):
-                yield rel, Stat(info.st_size, info.st_mtime_ns)
+                mark = read_mark(entry.path, info.st_mtime_ns) if marks else None
+                yield rel, Stat(info.st_size, info.st_mtime_ns, mark)
             else:
                 yield _warn(rel, "not a regular file (FIFO, socket or device); skipped")
         stack.extend(reversed(subdirs))
