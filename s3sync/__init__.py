@@ -23,4 +23,5 @@ __all__ = [
     "S3SyncError",
     "__version__",
     "push",
+    "restore",
 ]

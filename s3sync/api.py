@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from s3sync import content_type
 from s3sync import lock as lockfile
 from s3sync import push as push_case
+from s3sync import restore as restore_case
 from s3sync.config import parse_max_delete
 from s3sync.diff import DeleteLimit
 from s3sync.errors import ConfigError, S3SyncError, classify
@@ -81,47 +82,132 @@ def push(
     rules = tuple(filters) if filters is not None else filter_rules(include, exclude)
     if lock_s3 is not None and (rel := location.relpath(lock_s3)) is not None:
         rules = ((False, "/" + _glob_escape(rel)), *rules)  # the lease is not part of the tree
+    options = push_case.PushOptions(
+        workers=workers,
+        fudge=fudge,
+        delete=not no_delete,
+        dry_run=dry_run,
+        filters=rules,
+        follow_symlinks=follow_symlinks,
+        index=index,
+        ignore_index=ignore_index,
+        allow_empty_source=allow_empty_source,
+        max_delete=_delete_limit(max_delete),
+    )
+    connection = Connection(
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+        retries=retries,
+        workers=workers,
+        multipart_threshold=multipart_threshold,
+        part_size=part_size,
+    )
+    return _command(
+        "push",
+        lambda out: _push(
+            src,
+            location,
+            options,
+            out,
+            connection,
+            cancel=cancel or threading.Event(),
+            lock_s3=lock_s3,
+            keep_actions=keep_actions,
+        ),
+        reporter=reporter,
+        progress=progress,
+        lock=lock,
+        log_file=log_file,
+    )
+
+
+def restore(
+    src: str,
+    dest: str,
+    *,
+    workers: int = 16,
+    delete: bool = False,
+    dry_run: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    filters: Sequence[tuple[bool, str]] | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    retries: int = 4,
+    lock: str | None = None,
+    allow_empty_source: bool = False,
+    max_delete: int | str | None = None,
+    log_file: str | None = None,
+    progress: Callable[[Outcome], None] | None = None,
+    reporter: Reporter | None = None,
+    cancel: threading.Event | None = None,
+    keep_actions: bool = True,
+) -> Report:
+    """Mirror ``s3://BUCKET[/PREFIX]`` *src* into the directory *dest*; return the report.
+
+    The keyword arguments are the CLI's options, as for ``push``. Only ``delete`` removes
+    local files that have no object, and only after a clean run no guard objects to.
+    """
+    location = parse_s3_url(src)
+    options = restore_case.RestoreOptions(
+        workers=workers,
+        delete=delete,
+        dry_run=dry_run,
+        filters=tuple(filters) if filters is not None else filter_rules(include, exclude),
+        allow_empty_source=allow_empty_source,
+        max_delete=_delete_limit(max_delete),
+    )
+    connection = Connection(
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+        retries=retries,
+        workers=workers,
+    )
+
+    def body(out: Reporter) -> Report:
+        store = connection.open(location.bucket)
+        try:
+            return restore_case.run(
+                location,
+                dest,
+                store,
+                out,
+                options,
+                cancel=cancel,
+                keep_actions=keep_actions,
+            )
+        finally:
+            store.close()
+
+    return _command(
+        "restore", body, reporter=reporter, progress=progress, lock=lock, log_file=log_file
+    )
+
+
+def _command(
+    name: str,
+    body: Callable[[Reporter], Report],
+    *,
+    reporter: Reporter | None,
+    progress: Callable[[Outcome], None] | None,
+    lock: str | None,
+    log_file: str | None,
+) -> Report:
+    """Run *body* with the reporter (and log file) it tells, holding the lock if asked."""
     log = LogFileReporter(log_file) if log_file else None
     if reporter is None:
         reporter = CallbackReporter(progress) if progress else NullReporter()
     if log is not None:
         reporter = TeeReporter(reporter, log)
     try:
-        options = push_case.PushOptions(
-            workers=workers,
-            fudge=fudge,
-            delete=not no_delete,
-            dry_run=dry_run,
-            filters=rules,
-            follow_symlinks=follow_symlinks,
-            index=index,
-            ignore_index=ignore_index,
-            allow_empty_source=allow_empty_source,
-            max_delete=_delete_limit(max_delete),
-        )
-        connection = Connection(
-            endpoint_url=endpoint_url,
-            region=region,
-            profile=profile,
-            retries=retries,
-            workers=workers,
-            multipart_threshold=multipart_threshold,
-            part_size=part_size,
-        )
         with lock_file(lock):
-            return _push(
-                src,
-                location,
-                options,
-                reporter,
-                connection,
-                cancel=cancel or threading.Event(),
-                lock_s3=lock_s3,
-                keep_actions=keep_actions,
-            )
+            return body(reporter)
     except S3SyncError as exc:
         if log is not None:
-            log.fail(f"s3sync push: {exc}")
+            log.fail(f"s3sync {name}: {exc}")
         raise
 
 

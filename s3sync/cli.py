@@ -83,7 +83,13 @@ def main() -> None:
     """Mirror a directory tree into S3 and back, in parallel."""
 
 
-PUSH_EXAMPLES = """\b
+EXIT_CODES = """\b
+Exit codes: 0 done, 1 some actions failed, 2 usage or config error,
+3 fatal (nothing changed), 4 locked, 5 deletes withheld, 130 interrupted.
+"""
+
+PUSH_EXAMPLES = (
+    """\b
 Examples:
   s3sync push ./site s3://www.example.com
   s3sync push -n -v ./site s3://bucket/prefix        # show what would change
@@ -93,31 +99,141 @@ Examples:
   s3sync push -q --lock /tmp/site.lock --index ~/.cache/site.idx \\
       --log-file /var/log/s3sync.log ./site s3://bucket          # from cron
 
-\b
-Exit codes: 0 done, 1 some actions failed, 2 usage or config error,
-3 fatal (nothing changed), 4 locked, 5 deletes withheld, 130 interrupted.
 """
+    + EXIT_CODES
+)
+
+RESTORE_EXAMPLES = (
+    """\b
+Examples:
+  s3sync restore s3://www.example.com ./site
+  s3sync restore -n -v s3://bucket/prefix ./site     # show what would change
+  s3sync restore --delete s3://bucket/prefix ./site  # also remove files not in the bucket
+
+"""
+    + EXIT_CODES
+)
+
+
+def _common(command: Any) -> Any:
+    """Add the options every command shares, outermost last."""
+    options = [
+        click.option(
+            "--config",
+            type=click.Path(dir_okay=False),
+            is_eager=True,
+            expose_value=False,
+            callback=_load_config,
+            help="TOML file giving defaults for these options; flags win.",
+        ),
+        click.option(
+            "-w",
+            "--workers",
+            type=click.IntRange(1, 512),
+            default=16,
+            show_default=True,
+            help="Parallel transfers.",
+        ),
+        click.option(
+            "-n", "--dry-run", is_flag=True, help="Show what would be done; change nothing."
+        ),
+        click.option(
+            "--include",
+            multiple=True,
+            metavar="PATTERN",
+            help="Include paths matching PATTERN (repeatable; first match wins).",
+        ),
+        click.option(
+            "--exclude",
+            multiple=True,
+            metavar="PATTERN",
+            help="Exclude paths matching PATTERN (repeatable; first match wins).",
+        ),
+        click.option(
+            "--endpoint-url", metavar="URL", help="S3 endpoint, for S3-compatible servers."
+        ),
+        click.option("--region", help="AWS region (default: the profile's, else us-east-1)."),
+        click.option("--profile", help="AWS profile from ~/.aws/config."),
+        click.option(
+            "--retries",
+            type=click.IntRange(0, 100),
+            default=4,
+            show_default=True,
+            help="Retries of a failed request (throttling, 5xx, timeouts, resets).",
+        ),
+        click.option("--lock", metavar="PATH", help="Lock file: exit 4 if another run holds it."),
+        click.option(
+            "--allow-empty-source",
+            is_flag=True,
+            help="Delete even when the source is missing or empty.",
+        ),
+        click.option(
+            "--max-delete",
+            metavar="N|N%",
+            help="Withhold all deletes (exit 5) if more than N, or N% of the files.",
+        ),
+        click.option(
+            "--log-file", metavar="PATH", help="Append timestamped actions and errors here."
+        ),
+        click.option(
+            "--json",
+            "as_json",
+            is_flag=True,
+            help="Write one JSON object per action and a summary to stdout.",
+        ),
+        click.option("-v", "--verbose", is_flag=True, help="Print every action with its reason."),
+        click.option("-q", "--quiet", is_flag=True, help="Print errors only."),
+        click.option("--debug", is_flag=True, help="Show tracebacks of internal errors."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _run(
+    ctx: click.Context,
+    name: str,
+    call: Any,
+    *,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    as_json: bool,
+    verbose: bool,
+    quiet: bool,
+    debug: bool,
+    **options: Any,
+) -> None:
+    """Run one command through the API with the console reporter; exit with its code."""
+    rules = ctx.meta.get("s3sync.rules") or api.filter_rules(include, exclude)
+    reporter = ConsoleReporter(
+        verbosity=-1 if quiet else (1 if verbose else 0),
+        as_json=as_json,
+        bar=sys.stderr.isatty(),
+    )
+    cancel = threading.Event()
+    _on_signals(cancel)
+    try:
+        report = call(
+            filters=rules, reporter=reporter, keep_actions=False, cancel=cancel, **options
+        )
+    except S3SyncError as exc:
+        click.echo(f"s3sync {name}: {exc}", err=True)
+        ctx.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo(f"s3sync {name}: interrupted", err=True)
+        ctx.exit(ExitCode.INTERRUPTED)
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"s3sync {name}: internal error: {exc!r} (--debug shows where)", err=True)
+        ctx.exit(ExitCode.PARTIAL)
+    ctx.exit(report.exit_code)
 
 
 @main.command(cls=_OrderedRulesCommand, epilog=PUSH_EXAMPLES)
 @click.argument("src", metavar="SRC_DIR")
 @click.argument("dest", metavar="s3://BUCKET[/PREFIX]")
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False),
-    is_eager=True,
-    expose_value=False,
-    callback=_load_config,
-    help="TOML file giving defaults for these options; flags win.",
-)
-@click.option(
-    "-w",
-    "--workers",
-    type=click.IntRange(1, 512),
-    default=16,
-    show_default=True,
-    help="Parallel transfers.",
-)
+@_common
 @click.option(
     "-f",
     "--fudge",
@@ -128,34 +244,11 @@ Exit codes: 0 done, 1 some actions failed, 2 usage or config error,
     help="Clock fudge factor of the change rule (see README).",
 )
 @click.option("-D", "--no-delete", is_flag=True, help="Keep objects that have no local file.")
-@click.option("-n", "--dry-run", is_flag=True, help="Show what would be done; change nothing.")
-@click.option(
-    "--include",
-    multiple=True,
-    metavar="PATTERN",
-    help="Include paths matching PATTERN (repeatable; first match wins).",
-)
-@click.option(
-    "--exclude",
-    multiple=True,
-    metavar="PATTERN",
-    help="Exclude paths matching PATTERN (repeatable; first match wins).",
-)
 @click.option(
     "--follow-symlinks/--no-follow-symlinks",
     default=True,
     show_default=True,
     help="Upload what symlinks point to, or skip symlinks.",
-)
-@click.option("--endpoint-url", metavar="URL", help="S3 endpoint, for S3-compatible servers.")
-@click.option("--region", help="AWS region (default: the profile's, else us-east-1).")
-@click.option("--profile", help="AWS profile from ~/.aws/config.")
-@click.option(
-    "--retries",
-    type=click.IntRange(0, 100),
-    default=4,
-    show_default=True,
-    help="Retries of a failed request (throttling, 5xx, timeouts, resets).",
 )
 @click.option(
     "--multipart-threshold",
@@ -174,14 +267,6 @@ Exit codes: 0 done, 1 some actions failed, 2 usage or config error,
     help="Part size of multipart uploads.",
 )
 @click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Write one JSON object per action and a summary to stdout.",
-)
-@click.option("-v", "--verbose", is_flag=True, help="Print every action with its reason.")
-@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
-@click.option(
     "--index",
     metavar="PATH",
     help="Local index of what was uploaded: trusted instead of listing the bucket.",
@@ -189,71 +274,35 @@ Exit codes: 0 done, 1 some actions failed, 2 usage or config error,
 @click.option(
     "--ignore-index", is_flag=True, help="List the bucket anyway and rebuild the --index."
 )
-@click.option("--lock", metavar="PATH", help="Lock file: exit 4 if another run holds it.")
 @click.option(
     "--lock-s3",
     metavar="KEY",
     help="Lease object in the bucket: one run at a time across machines (exit 4).",
 )
-@click.option(
-    "--allow-empty-source",
-    is_flag=True,
-    help="Delete even when the source is missing or empty.",
-)
-@click.option(
-    "--max-delete",
-    metavar="N|N%",
-    help="Withhold all deletes (exit 5) if there would be more than N, or N% of the objects.",
-)
-@click.option("--log-file", metavar="PATH", help="Append timestamped actions and errors here.")
-@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 @click.pass_context
-def push(
-    ctx: click.Context,
-    /,
-    src: str,
-    dest: str,
-    include: tuple[str, ...],
-    exclude: tuple[str, ...],
-    as_json: bool,
-    verbose: bool,
-    quiet: bool,
-    debug: bool,
-    **options: Any,
-) -> None:
+def push(ctx: click.Context, /, src: str, dest: str, **options: Any) -> None:
     """Upload SRC_DIR to s3://BUCKET[/PREFIX]: what is new or changed goes up, and objects
     with no local file are deleted (after all uploads, and only if nothing failed).
 
     A file is uploaded when its key is missing, its size differs, or its mtime is later
     than the object's LastModified minus --fudge seconds.
     """
-    rules = ctx.meta.get("s3sync.rules") or api.filter_rules(include, exclude)
-    reporter = ConsoleReporter(
-        verbosity=-1 if quiet else (1 if verbose else 0),
-        as_json=as_json,
-        bar=sys.stderr.isatty(),
-    )
-    cancel = threading.Event()
-    _on_signals(cancel)
-    try:
-        report = api.push(
-            src,
-            dest,
-            filters=rules,
-            reporter=reporter,
-            keep_actions=False,
-            cancel=cancel,
-            **options,
-        )
-    except S3SyncError as exc:
-        click.echo(f"s3sync push: {exc}", err=True)
-        ctx.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("s3sync push: interrupted", err=True)
-        ctx.exit(ExitCode.INTERRUPTED)
-    except Exception as exc:
-        if debug:
-            traceback.print_exc()
-        click.echo(f"s3sync push: internal error: {exc!r} (--debug shows where)", err=True)
-        ctx.exit(ExitCode.PARTIAL)
-    ctx.exit(report.exit_code)
+    _run(ctx, "push", lambda **kw: api.push(src, dest, **kw), **options)
+
+
+@main.command(cls=_OrderedRulesCommand, epilog=RESTORE_EXAMPLES)
+@click.argument("src", metavar="s3://BUCKET[/PREFIX]")
+@click.argument("dest", metavar="DEST_DIR")
+@_common
+@click.option(
+    "--delete", is_flag=True, help="Remove local files that have no object (after a clean run)."
+)
+@click.pass_context
+def restore(ctx: click.Context, /, src: str, dest: str, **options: Any) -> None:
+    """Download s3://BUCKET[/PREFIX] into DEST_DIR: what is missing or different comes
+    down, each file with its original mtime; with --delete, files that have no object go.
+
+    Keys that would land outside DEST_DIR are refused; nothing is written through a
+    symlink; every file is written under a temporary name and renamed into place.
+    """
+    _run(ctx, "restore", lambda **kw: api.restore(src, dest, **kw), **options)

@@ -36,8 +36,9 @@ SCHEMA: Mapping[str, tuple[type, ...]] = {
     "allow_empty_source": (bool,),
     "max_delete": (int, str),
     "log_file": (str,),
+    "delete": (bool,),
 }
-COMMANDS = ("push",)
+COMMANDS = ("push", "restore")
 
 
 def parse_size(value: int | str) -> int:

@@ -183,6 +183,7 @@ def delete_guard(
     device_changed: bool = False,
     allow_empty_source: bool = False,
     limit: DeleteLimit | None = None,
+    source: str = "source directory",
 ) -> str | None:
     """Return the guard that withholds all *deletes*, or None when they may run.
 
@@ -193,10 +194,10 @@ def delete_guard(
         return None
     if not allow_empty_source:
         if source_missing:
-            return "source directory is missing (use --allow-empty-source to delete anyway)"
+            return f"{source} is missing (use --allow-empty-source to delete anyway)"
         if local_files == 0:
             what = "an empty mount point" if mount_point else "empty"
-            return f"source directory is {what} (use --allow-empty-source to delete anyway)"
+            return f"{source} is {what} (use --allow-empty-source to delete anyway)"
     if device_changed:
         return "source is on another device than the index recorded (is a disk unmounted?)"
     if limit is not None and not limit.allows(deletes, remote_objects):

@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 
 from s3sync.errors import SourceError
-from s3sync.walker import MARK
+from s3sync.paths import MARK_XATTR
 
 _TEMP = re.compile(r"\A\.s3sync-[0-9a-f]{16}\.tmp\Z")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -181,4 +181,4 @@ def _exists(dirfd: int, name: str) -> bool:
 
 def _set_mark(fd: int, etag: str, mtime_ns: int) -> None:
     with contextlib.suppress(OSError):  # no xattrs here: later restores verify by HEAD
-        os.setxattr(fd, MARK, f"{etag} {mtime_ns}".encode())
+        os.setxattr(fd, MARK_XATTR, f"{etag} {mtime_ns}".encode())

@@ -134,6 +134,7 @@ class Outcome:
 class Report:
     """Counts of one run, filled by the one reporting thread; ``exit_code`` is the status."""
 
+    command: str = "push"
     dry_run: bool = False
     keep_actions: bool = True
     uploaded: int = 0
@@ -207,7 +208,7 @@ def mtime_from_text(text: str) -> int | None:
     """Return ns since the epoch from decimal seconds (``mtime`` metadata), or None if bad."""
     text = text.strip()
     negative = text.startswith("-")
-    whole, _, fraction = text.lstrip("+-").partition(".")
+    whole, _, fraction = (text[1:] if text[:1] in "+-" else text).partition(".")
     if not whole.isdigit() or (fraction and not fraction.isdigit()):
         return None
     ns = int(whole) * 1_000_000_000 + int((fraction + "000000000")[:9] or 0)

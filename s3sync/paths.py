@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from s3sync.errors import ConfigError
 
 MAX_KEY_BYTES = 1024
+# the extended attribute where restore records the ETag a file was restored from
+MARK_XATTR = "user.s3sync"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,17 @@ from typing import Any, Protocol, TextIO
 from tqdm import tqdm
 
 from s3sync.errors import ConfigError
-from s3sync.model import Action, Outcome, Problem, Report, Severity, Upload
+from s3sync.model import (
+    Action,
+    Delete,
+    Download,
+    Outcome,
+    Problem,
+    RemoveLocal,
+    Report,
+    Severity,
+    Upload,
+)
 
 
 class Reporter(Protocol):
@@ -68,16 +78,27 @@ def human_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+_VERBS = {Upload: "upload", Delete: "delete", Download: "download", RemoveLocal: "remove"}
+
+
+def _status(outcome: Outcome) -> str:
+    if not outcome.ok:
+        return "failed"
+    if outcome.unchanged:
+        return "unchanged"
+    return "dry-run" if outcome.dry_run else "ok"
+
+
 def action_record(outcome: Outcome) -> dict[str, Any]:
     """Return the JSON object ``--json`` prints for *outcome*."""
     action = outcome.action
     record: dict[str, Any] = {
-        "type": "upload" if isinstance(action, Upload) else "delete",
+        "type": _VERBS[type(action)],
         "key": action.key,
         "reason": action.reason.value,
-        "status": "dry-run" if outcome.dry_run else ("ok" if outcome.ok else "failed"),
+        "status": _status(outcome),
     }
-    if isinstance(action, Upload):
+    if isinstance(action, (Upload, Download)):
         record["path"] = action.path
         record["size"] = action.stat.size
     if outcome.error is not None:
@@ -87,12 +108,19 @@ def action_record(outcome: Outcome) -> dict[str, Any]:
     return record
 
 
+def _moved(report: Report) -> tuple[str, int, int]:
+    if report.command == "restore":
+        return "downloaded", report.downloaded, report.downloaded_bytes
+    return "uploaded", report.uploaded, report.uploaded_bytes
+
+
 def summary_record(report: Report) -> dict[str, Any]:
     """Return the JSON summary object of *report*."""
+    verb, count, size = _moved(report)
     return {
         "type": "summary",
-        "uploaded": report.uploaded,
-        "uploaded_bytes": report.uploaded_bytes,
+        verb: count,
+        f"{verb}_bytes": size,
         "deleted": report.deleted,
         "unchanged": report.unchanged,
         "failed": report.failed,
@@ -112,8 +140,9 @@ def summary_record(report: Report) -> dict[str, Any]:
 def summary_line(report: Report, command: str) -> str:
     """Return the one-line human summary of *report*."""
     would = "would be " if report.dry_run else ""
+    verb, count, size = _moved(report)
     parts = [
-        f"{report.uploaded} {would}uploaded ({human_bytes(report.uploaded_bytes)})",
+        f"{count} {would}{verb} ({human_bytes(size)})",
         f"{report.deleted} {would}deleted",
         f"{report.unchanged} unchanged",
         f"{report.failed} failed",

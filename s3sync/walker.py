@@ -9,15 +9,17 @@ from collections.abc import Iterator
 from s3sync.errors import SourceError
 from s3sync.filters import Filter
 from s3sync.model import Problem, Severity, Stat
+from s3sync.paths import MARK_XATTR
 
 LocalEntry = tuple[str, Stat]
-MARK = "user.s3sync"
 
 
 def read_mark(path: str, mtime_ns: int) -> str | None:
     """Return the ETag a restore recorded on *path*, if its mtime is still the one set then."""
     try:
-        etag, _, recorded = os.getxattr(path, MARK, follow_symlinks=False).decode().rpartition(" ")
+        etag, _, recorded = (
+            os.getxattr(path, MARK_XATTR, follow_symlinks=False).decode().rpartition(" ")
+        )
     except (OSError, UnicodeDecodeError):
         return None
     return etag if etag and recorded == str(mtime_ns) else None

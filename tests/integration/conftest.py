@@ -57,8 +57,12 @@ class Run:
         return found
 
     def actions(self, kind: str) -> dict[str, str]:
-        """Return key -> reason for JSON action records of *kind* (needs --json)."""
-        return {r["key"]: r["reason"] for r in self.json_lines() if r["type"] == kind}
+        """Return key -> reason for JSON records of actions of *kind* taken (needs --json)."""
+        return {
+            r["key"]: r["reason"]
+            for r in self.json_lines()
+            if r["type"] == kind and r["status"] != "unchanged"
+        }
 
 
 def cli_env(server: seaweed.Server, **extra: str) -> dict[str, str]:

@@ -27,6 +27,13 @@ INTERNAL = (
 
 
 @dataclass(frozen=True)
+class Stall:
+    """Forward the request, send the answer's first *after* body bytes, then hang."""
+
+    after: int
+
+
+@dataclass(frozen=True)
 class Seen:
     """One request as the proxy saw it, and whether it was faulted."""
 
@@ -35,7 +42,7 @@ class Seen:
     faulted: bool
 
 
-Rule = Callable[[str, str, int], tuple[int, bytes] | None]  # (method, path, n) -> fault
+Rule = Callable[[str, str, int], "tuple[int, bytes] | Stall | None"]  # (method, path, n)
 
 
 class FaultProxy:
@@ -45,6 +52,8 @@ class FaultProxy:
         target = urlsplit(upstream)
         self.rule = rule
         self.seen: list[Seen] = []
+        self.stalled = threading.Event()
+        self._closing = threading.Event()
         self._lock = threading.Lock()
         proxy = self
 
@@ -61,7 +70,7 @@ class FaultProxy:
                     n = len(proxy.seen)
                     fault = proxy.rule(self.command, self.path, n)
                     proxy.seen.append(Seen(self.command, self.path, fault is not None))
-                if fault is not None:
+                if fault is not None and not isinstance(fault, Stall):
                     status, payload = fault
                     self.send_response(status)
                     self.send_header("Content-Type", "application/xml")
@@ -82,8 +91,14 @@ class FaultProxy:
                         self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
                 conn.close()
+                if isinstance(fault, Stall):
+                    self.wfile.write(data[: fault.after])
+                    self.wfile.flush()
+                    proxy.stalled.set()
+                    proxy._closing.wait()
+                    return
+                self.wfile.write(data)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
@@ -106,5 +121,6 @@ def fault_proxy(upstream: str, rule: Rule) -> Iterator[FaultProxy]:
     try:
         yield proxy
     finally:
+        proxy._closing.set()
         proxy._server.shutdown()
         proxy._server.server_close()

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from s3sync.cli import push
+from s3sync.cli import push, restore
 from s3sync.config import SCHEMA, parse, parse_size
 from s3sync.errors import ExitCode
 
@@ -19,10 +19,15 @@ def test_example_config_lists_every_key_with_the_cli_default() -> None:
     path = ROOT / "s3sync.example.toml"
     text = path.read_text()
     values = parse(text, path=str(path), command="push")
+    values |= parse(text, path=str(path), command="restore")
     commented = set(re.findall(r"^# ([a-z0-9-]+) = ", text, re.MULTILINE))
     assert set(values) | {k.replace("-", "_") for k in commented} == set(SCHEMA)
-    ctx = click.Context(push)
-    defaults = {p.name: p.get_default(ctx) for p in push.params if isinstance(p, click.Option)}
+    defaults = {
+        p.name: p.get_default(click.Context(command))
+        for command in (push, restore)
+        for p in command.params
+        if isinstance(p, click.Option)
+    }
     defaults["json"] = defaults.pop("as_json")
     defaults["include"] = defaults["exclude"] = []
     for key, value in values.items():
@@ -39,9 +44,20 @@ def test_readme_documents_every_exit_code() -> None:
     assert documented == {int(code) for code in ExitCode}
 
 
-def test_readme_documents_every_push_option() -> None:
+def test_readme_documents_every_option() -> None:
     readme = (ROOT / "README.rst").read_text()
-    for param in push.params:
+    for param in (*push.params, *restore.params):
         for opt in getattr(param, "opts", []) + getattr(param, "secondary_opts", []):
             if opt.startswith("--") and opt != "--help":
                 assert re.search(rf"{re.escape(opt)}(?![\w-])", readme), opt
+
+
+def test_readme_and_changes_are_valid_restructuredtext() -> None:
+    import docutils.core
+
+    for name in ("README.rst", "CHANGES.rst"):
+        docutils.core.publish_string(
+            (ROOT / name).read_text(),
+            writer="null",
+            settings_overrides={"report_level": 2, "halt_level": 2},
+        )

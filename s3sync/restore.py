@@ -1,0 +1,301 @@
+"""The restore use case: make a local directory mirror the objects under a prefix."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from s3sync import engine, walker
+from s3sync.diff import DeleteLimit, Matcher, delete_guard, restore_reason, withheld_by_errors
+from s3sync.errors import Disposition, RemoteError, S3SyncError, classify
+from s3sync.filters import Filter
+from s3sync.localtree import LocalTree, PathRefused, is_temp_name
+from s3sync.model import (
+    Download,
+    ObjectInfo,
+    Outcome,
+    Problem,
+    Reason,
+    RemoveLocal,
+    Report,
+    Severity,
+    Stat,
+    mtime_from_text,
+)
+from s3sync.paths import Location, unsafe_relpath
+
+if TYPE_CHECKING:
+    from s3sync.progress import Reporter
+    from s3sync.remote import ObjectStore
+
+Page = list[tuple[str, Stat]]
+_WALK = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreOptions:
+    """How a restore behaves; the CLI's flags with the same defaults."""
+
+    workers: int = 16
+    delete: bool = False
+    dry_run: bool = False
+    filters: tuple[tuple[bool, str], ...] = ()
+    allow_empty_source: bool = False
+    max_delete: DeleteLimit | None = None
+
+
+class _Generated(Exception):
+    """The object is a generated index page: not restored."""
+
+
+def file_mtime(info: ObjectInfo) -> int:
+    """Return the mtime a restored file gets: the ``mtime`` metadata, else LastModified."""
+    recorded = mtime_from_text(info.metadata.get("mtime", ""))
+    return info.last_modified_ns if recorded is None else recorded
+
+
+def _is_generated(info: ObjectInfo) -> bool:
+    return info.metadata.get("generated", "").lower() == "true"
+
+
+def _perform_download(action: Download, *, store: ObjectStore, tree: LocalTree) -> Outcome:
+    retried: list[BaseException] = []
+    try:
+        if action.reason is Reason.UNVERIFIED:
+            info = store.head(action.key, on_retry=retried.append)
+            assert action.local is not None
+            if _is_generated(info):
+                return Outcome(action, retries=len(retried), unchanged=True)
+            if file_mtime(info) == action.local.mtime_ns:
+                tree.mark(action.path, info.etag, action.local.mtime_ns)
+                return Outcome(action, retries=len(retried), unchanged=True)
+            action = dataclasses.replace(action, reason=Reason.MTIME)
+
+        def write(info: ObjectInfo, chunks: Iterator[bytes]) -> None:
+            if _is_generated(info):
+                raise _Generated
+            tree.write(action.path, chunks, mtime_ns=file_mtime(info), etag=info.etag)
+
+        store.download(action.key, write, on_retry=retried.append)
+    except _Generated:
+        return Outcome(action, retries=len(retried), unchanged=True)
+    except RemoteError as exc:
+        fatal = classify(exc) is Disposition.FATAL
+        return Outcome(action, str(exc), len(retried), fatal=fatal)
+    except PathRefused as exc:
+        return Outcome(action, f"refused: {exc.strerror}", len(retried))
+    except IsADirectoryError:
+        return Outcome(action, "a directory is in the way", len(retried))
+    except OSError as exc:
+        return Outcome(action, f"cannot write: {exc.strerror or exc}", len(retried))
+    return Outcome(action, None, len(retried))
+
+
+def _perform_remove(action: RemoveLocal, *, tree: LocalTree) -> Outcome:
+    try:
+        tree.remove(action.path)
+    except FileNotFoundError:
+        pass  # already gone: what we wanted
+    except OSError as exc:
+        return Outcome(action, f"cannot remove: {exc.strerror or exc}")
+    return Outcome(action)
+
+
+def run(
+    src: Location,
+    dest: str,
+    store: ObjectStore,
+    reporter: Reporter,
+    options: RestoreOptions,
+    *,
+    cancel: threading.Event | None = None,
+    halt: threading.Event | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    keep_actions: bool = True,
+) -> Report:
+    """Download what is missing or different under *dest*; with ``delete``, remove extras.
+
+    Keys that would land outside *dest* are refused and reported; nothing is written
+    through a symlink. Local removals run last and only after a clean run that no guard
+    objects to (an empty listing, ``max_delete``). Interruption as in push.
+    """
+    cancel = cancel or threading.Event()
+    halt = halt or threading.Event()
+    started = clock()
+    report = Report(command="restore", dry_run=options.dry_run, keep_actions=keep_actions)
+    filters = Filter(options.filters)
+    counts = {"local": 0, "remote": 0}
+
+    def stopping() -> bool:
+        return cancel.is_set() or halt.is_set()
+
+    def interrupted() -> None:
+        report.interrupted = True
+        cancel.set()
+
+    def note(problem: Problem) -> None:
+        report.note(problem)
+        reporter.problem(problem)
+
+    try:
+        tree = LocalTree(dest)
+        if not options.dry_run:
+            tree.check_writable()
+    except S3SyncError as exc:
+        report.fatal = str(exc)
+        reporter.finish(report, "restore")
+        return report
+    fold = tree.folding()
+    claimed: dict[str, str] = {}
+
+    def pair(relpath: str, local: Stat, remote: Stat) -> Download | None:
+        reason = restore_reason(remote, local)
+        if reason is None:
+            return None
+        return Download(src.key(relpath), relpath, remote, reason, local)
+
+    matcher: Matcher[Download] = Matcher(pair)
+
+    def local_events() -> Iterable[walker.LocalEntry | Problem]:
+        return walker.scan(dest, filters=filters, follow_symlinks=False, marks=True)
+
+    def remote_events() -> Iterable[Page | engine.Retried]:
+        return engine.counting_retries(
+            lambda on_retry: store.list_pages(src.prefix, on_retry=on_retry)
+        )
+
+    def planned(action: Download | None) -> Iterator[Download]:
+        if action is not None:
+            reporter.planned(action)
+            yield action
+
+    def remote_entry(key: str, stat: Stat) -> Iterator[Download]:
+        relpath = key[len(src.prefix) :]
+        if not relpath or relpath.endswith("/"):
+            return  # the prefix itself, or a directory marker
+        why = unsafe_relpath(relpath)
+        if why is not None:
+            note(
+                Problem(key, f"refused, would land outside the destination: {why}", Severity.ERROR)
+            )
+            return
+        if not filters.included(relpath):
+            return
+        if fold is not None:
+            first = claimed.setdefault(fold(relpath), relpath)
+            if first != relpath:
+                note(
+                    Problem(
+                        key, f"refused: same name as '{first}' on this file system", Severity.ERROR
+                    )
+                )
+                return
+        counts["remote"] += 1
+        yield from planned(matcher.remote(relpath, stat))
+
+    def handle(source: int, item: object) -> Iterator[Download]:
+        if isinstance(item, Problem):
+            note(item)
+        elif isinstance(item, engine.Retried):
+            report.retries += item.count
+        elif source == _WALK:
+            relpath, stat = cast(walker.LocalEntry, item)
+            if is_temp_name(relpath):
+                if not options.dry_run:
+                    tree.remove(relpath)  # left by a killed run, never a real name
+                return
+            counts["local"] += 1
+            yield from planned(matcher.local(relpath, stat))
+        else:
+            for key, stat in cast(Page, item):
+                yield from remote_entry(key, stat)
+
+    def finish() -> Iterator[Download]:
+        for relpath, stat in matcher.remote_leftovers():
+            yield from planned(Download(src.key(relpath), relpath, stat, Reason.NEW))
+
+    def perform(action: Download) -> Outcome | None:
+        if stopping():
+            return None
+        if options.dry_run and action.reason is not Reason.UNVERIFIED:
+            return Outcome(action, dry_run=True)
+        if options.dry_run:
+            return _dry_check(action, store)
+        return _perform_download(action, store=store, tree=tree)
+
+    def record(outcome: Outcome | None) -> None:
+        if outcome is None:
+            return
+        report.record(outcome)
+        reporter.done(outcome)
+        if outcome.fatal:
+            report.fatal = outcome.error
+            halt.set()
+
+    try:
+        engine.drive(
+            engine.stream(
+                [local_events, remote_events],
+                handle,
+                finish,
+                perform,
+                workers=options.workers,
+                cancel=stopping,
+            ),
+            record,
+            interrupted,
+        )
+    except engine.SourceFailed as exc:
+        error = exc.error
+        report.fatal = str(error) if isinstance(error, S3SyncError) else f"scan failed: {error!r}"
+    report.unchanged += matcher.unchanged
+    report.interrupted = report.interrupted or cancel.is_set()
+
+    if options.delete:
+        removals = [RemoveLocal(rel) for rel, _ in sorted(matcher.local_leftovers())]
+        withheld = withheld_by_errors(report, halted=halt.is_set()) or delete_guard(
+            deletes=len(removals),
+            local_files=counts["remote"],  # the "source" of a restore is the bucket
+            remote_objects=counts["local"],
+            allow_empty_source=options.allow_empty_source,
+            limit=options.max_delete,
+            source=f"the listing of {src}",
+        )
+        if withheld is not None:
+            report.withheld_deletes = len(removals) if report.fatal is None else 0
+            report.withheld_reason = withheld if report.withheld_deletes else None
+        else:
+            for removal in removals:
+                reporter.planned(removal)
+
+            def remove(action: RemoveLocal) -> Outcome:
+                if options.dry_run:
+                    return Outcome(action, dry_run=True)
+                return _perform_remove(action, tree=tree)
+
+            engine.drive(
+                engine.apply(removals, remove, workers=0, cancel=stopping), record, interrupted
+            )
+            if not options.dry_run:
+                tree.prune(r.path for r in removals)
+    tree.close()
+    report.duration = clock() - started
+    reporter.finish(report, "restore")
+    return report
+
+
+def _dry_check(action: Download, store: ObjectStore) -> Outcome:
+    """In a dry run, decide an UNVERIFIED pair with a HEAD, as the real run would."""
+    retried: list[BaseException] = []
+    try:
+        info = store.head(action.key, on_retry=retried.append)
+    except RemoteError as exc:
+        return Outcome(action, str(exc), len(retried))
+    assert action.local is not None
+    if _is_generated(info) or file_mtime(info) == action.local.mtime_ns:
+        return Outcome(action, retries=len(retried), unchanged=True)
+    return Outcome(dataclasses.replace(action, reason=Reason.MTIME), dry_run=True)
