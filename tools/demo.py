@@ -95,6 +95,19 @@ def main() -> int:
     sorted((site / "docs").rglob("*.html"))[0].unlink()
     s3sync(server, "push", "-v", str(site), f"s3://{BUCKET}/www")
 
+    say("The server died? Restore the site into a fresh directory, original mtimes and all")
+    restored = DEMO / "restored"
+    s3sync(server, "restore", f"s3://{BUCKET}/www", str(restored))
+    same = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()) == sorted(
+        p.relative_to(restored).as_posix() for p in restored.rglob("*") if p.is_file()
+    ) and all(
+        (restored / rel).read_bytes() == (site / rel).read_bytes()
+        and (restored / rel).stat().st_mtime_ns == (site / rel).stat().st_mtime_ns
+        for rel in (p.relative_to(site) for p in site.rglob("*") if p.is_file())
+    )
+    print("restored tree identical to the source, mtimes included:", same)
+    s3sync(server, "restore", f"s3://{BUCKET}/www", str(restored))
+
     say("Done")
     print(f"The server is still running at {server.endpoint} (data in .demo/).")
     print("Look around with the AWS CLI or boto3, using these credentials:")
