@@ -15,7 +15,7 @@ from s3sync import lock as lockfile
 from s3sync import push as push_case
 from s3sync import restore as restore_case
 from s3sync.config import parse_max_delete
-from s3sync.diff import DeleteLimit
+from s3sync.diff import Compare, DeleteLimit
 from s3sync.errors import ConfigError, S3SyncError, classify
 from s3sync.lease import Lease
 from s3sync.model import Outcome, Report
@@ -69,6 +69,10 @@ def push(
     allow_empty_source: bool = False,
     max_delete: int | str | None = None,
     log_file: str | None = None,
+    compare: str = "mtime",
+    force: bool = False,
+    ignore_existing: bool = False,
+    limit: int | None = None,
 ) -> Report:
     """Mirror the directory *src* to ``s3://BUCKET[/PREFIX]`` *dest*; return the report.
 
@@ -93,6 +97,12 @@ def push(
         ignore_index=ignore_index,
         allow_empty_source=allow_empty_source,
         max_delete=_delete_limit(max_delete),
+        compare=_compare(compare, force, ignore_existing),
+        force=force,
+        ignore_existing=ignore_existing,
+        limit=limit,
+        multipart_threshold=multipart_threshold,
+        part_size=part_size,
     )
     connection = Connection(
         endpoint_url=endpoint_url,
@@ -144,6 +154,10 @@ def restore(
     reporter: Reporter | None = None,
     cancel: threading.Event | None = None,
     keep_actions: bool = True,
+    compare: str = "mtime",
+    force: bool = False,
+    ignore_existing: bool = False,
+    limit: int | None = None,
 ) -> Report:
     """Mirror ``s3://BUCKET[/PREFIX]`` *src* into the directory *dest*; return the report.
 
@@ -158,6 +172,10 @@ def restore(
         filters=tuple(filters) if filters is not None else filter_rules(include, exclude),
         allow_empty_source=allow_empty_source,
         max_delete=_delete_limit(max_delete),
+        compare=_compare(compare, force, ignore_existing),
+        force=force,
+        ignore_existing=ignore_existing,
+        limit=limit,
     )
     connection = Connection(
         endpoint_url=endpoint_url,
@@ -213,6 +231,15 @@ def _command(
 
 def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+def _compare(mode: str, force: bool, ignore_existing: bool) -> Compare:
+    if force and ignore_existing:
+        raise ConfigError("--force and --ignore-existing contradict each other: choose one")
+    try:
+        return Compare(mode)
+    except ValueError:
+        raise ConfigError(f"--compare must be mtime, checksum or size, not '{mode}'") from None
 
 
 def _delete_limit(value: int | str | None) -> DeleteLimit | None:

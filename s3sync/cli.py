@@ -161,6 +161,23 @@ def _common(command: Any) -> Any:
             show_default=True,
             help="Retries of a failed request (throttling, 5xx, timeouts, resets).",
         ),
+        click.option(
+            "--compare",
+            type=click.Choice(["mtime", "checksum", "size"]),
+            default="mtime",
+            show_default=True,
+            help="What makes a file differ: times (cheap), content, or size only.",
+        ),
+        click.option("--force", is_flag=True, help="Transfer every file, changed or not."),
+        click.option(
+            "--ignore-existing", is_flag=True, help="Transfer only files missing on the other side."
+        ),
+        click.option(
+            "--limit",
+            type=click.IntRange(0),
+            metavar="N",
+            help="Stop after planning N transfers (with -n: a first look).",
+        ),
         click.option("--lock", metavar="PATH", help="Lock file: exit 4 if another run holds it."),
         click.option(
             "--allow-empty-source",

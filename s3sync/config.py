@@ -37,6 +37,10 @@ SCHEMA: Mapping[str, tuple[type, ...]] = {
     "max_delete": (int, str),
     "log_file": (str,),
     "delete": (bool,),
+    "compare": (str,),
+    "force": (bool,),
+    "ignore_existing": (bool,),
+    "limit": (int,),
 }
 COMMANDS = ("push", "restore")
 
@@ -128,7 +132,14 @@ def parse_max_delete(value: int | str) -> tuple[int, bool]:
     return int(number), percent
 
 
+def _compare_mode(value: str) -> str:
+    if value not in ("mtime", "checksum", "size"):
+        raise ValueError(f"'{value}' is not mtime, checksum or size")
+    return value
+
+
 _VALUE_CHECKS: Mapping[str, Callable[[Any], object]] = {
+    "compare": _compare_mode,
     "multipart_threshold": parse_size,
     "part_size": parse_size,
     "max_delete": parse_max_delete,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -216,3 +217,48 @@ def withheld_by_errors(report: Report, *, halted: bool) -> str | None:
     if halted:
         return "halted"
     return None
+
+
+class Compare(enum.Enum):
+    """``--compare``: what makes a file and an object differ."""
+
+    MTIME = "mtime"
+    CHECKSUM = "checksum"
+    SIZE = "size"
+
+
+def push_rule(
+    *,
+    compare: Compare,
+    exact: bool,
+    fudge: float,
+    force: bool = False,
+    ignore_existing: bool = False,
+    verdict: Callable[[Stat, Stat], bool | None] | None = None,
+) -> Rule:
+    """Return push's rule for a file and the object at its key.
+
+    *exact* (a trusted index) compares mtimes exactly, else with the fudge. In checksum
+    mode *verdict* may know from cached hashes whether the contents match; when it cannot
+    tell the reason is UNVERIFIED: a worker reads the file and decides.
+    """
+
+    def rule(local: Stat, remote: Stat | None) -> Reason | None:
+        if remote is None:
+            return Reason.NEW
+        if ignore_existing:
+            return None
+        if force:
+            return Reason.FORCED
+        if local.size != remote.size:
+            return Reason.SIZE
+        if compare is Compare.SIZE:
+            return None
+        if compare is Compare.CHECKSUM:
+            known = verdict(local, remote) if verdict is not None else None
+            if known is None:
+                return Reason.UNVERIFIED
+            return None if known else Reason.CONTENT
+        return exact_reason(local, remote) if exact else upload_reason(local, remote, fudge=fudge)
+
+    return rule

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from s3sync.errors import ConfigError
@@ -69,6 +69,7 @@ class Index:
             conn = _connect(path)
             meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
             conn.execute("SELECT key, size, mtime_ns, etag FROM objects LIMIT 1").fetchall()
+            conn.execute("SELECT dev, ino, size, mtime_ns, part_size, etag FROM hashes LIMIT 1")
         except sqlite3.DatabaseError as exc:
             raise IndexUnusable(f"index '{path}' is unreadable ({exc})") from None
         if meta.get("version") != VERSION or not meta.get("complete"):
@@ -99,6 +100,9 @@ class Index:
             CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT);
             CREATE TABLE objects (key TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,
                                   etag TEXT);
+            CREATE TABLE hashes (dev INTEGER, ino INTEGER, size INTEGER, mtime_ns INTEGER,
+                                 part_size INTEGER, etag TEXT,
+                                 PRIMARY KEY (dev, ino, part_size));
             """
         )
         conn.executemany(
@@ -128,11 +132,36 @@ class Index:
         """Yield every row as ``(relpath, Stat)``, a page at a time, from its own connection."""
         reader = sqlite3.connect(self.path, check_same_thread=False)
         try:
-            cursor = reader.execute("SELECT key, size, mtime_ns FROM objects")
+            cursor = reader.execute("SELECT key, size, mtime_ns, etag FROM objects")
             while rows := cursor.fetchmany(PAGE):
-                yield [(key, Stat(size, mtime_ns)) for key, size, mtime_ns in rows]
+                yield [(key, Stat(size, mtime_ns, etag)) for key, size, mtime_ns, etag in rows]
         finally:
             reader.close()
+
+    def cached_hashes(self, stat: Stat) -> dict[int, str]:
+        """Return part size (0: whole file) -> ETag known for the unchanged local file *stat*."""
+        if stat.inode is None:
+            return {}
+        rows = self._conn.execute(
+            "SELECT part_size, etag FROM hashes WHERE dev = ? AND ino = ? AND size = ? "
+            "AND mtime_ns = ?",
+            (*stat.inode, stat.size, stat.mtime_ns),
+        ).fetchall()
+        return {int(part_size): str(etag) for part_size, etag in rows}
+
+    def cache_hashes(self, stat: Stat, hashes: Iterable[tuple[int, str]]) -> None:
+        """Remember the ETags computed for the local file *stat* (replacing older ones)."""
+        if stat.inode is None:
+            return
+        dev, ino = stat.inode
+        self._conn.execute(
+            "DELETE FROM hashes WHERE dev = ? AND ino = ? AND (size != ? OR mtime_ns != ?)",
+            (dev, ino, stat.size, stat.mtime_ns),
+        )
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?)",
+            [(dev, ino, stat.size, stat.mtime_ns, part, etag) for part, etag in hashes],
+        )
 
     def count(self) -> int:
         """Return the number of rows."""

@@ -20,6 +20,7 @@ class Stat:
     size: int
     mtime_ns: int
     etag: str | None = None
+    inode: tuple[int, int] | None = None  # (device, inode) of a local file, when asked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,7 @@ class Reason(enum.Enum):
     SIZE = "size"
     MTIME = "mtime"
     CONTENT = "content"
+    FORCED = "forced"
     UNVERIFIED = "unverified"
     GONE = "gone"
 
@@ -123,6 +125,8 @@ class Outcome:
     fatal: bool = False
     etag: str | None = None
     unchanged: bool = False
+    hashed: int = 0
+    hashes: tuple[tuple[int, str], ...] = ()  # (part size, 0 for whole; ETag) of the file
 
     @property
     def ok(self) -> bool:
@@ -143,6 +147,8 @@ class Report:
     downloaded_bytes: int = 0
     deleted: int = 0
     unchanged: int = 0
+    hashed_bytes: int = 0
+    limited: int = 0
     failed: int = 0
     retries: int = 0
     withheld_deletes: int = 0
@@ -158,6 +164,7 @@ class Report:
     def record(self, outcome: Outcome) -> None:
         """Count *outcome*."""
         self.retries += outcome.retries
+        self.hashed_bytes += outcome.hashed
         if self.keep_actions:
             self.outcomes.append(outcome)
         action = outcome.action

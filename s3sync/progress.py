@@ -123,6 +123,8 @@ def summary_record(report: Report) -> dict[str, Any]:
         f"{verb}_bytes": size,
         "deleted": report.deleted,
         "unchanged": report.unchanged,
+        "hashed_bytes": report.hashed_bytes,
+        "limited": report.limited,
         "failed": report.failed,
         "warnings": len(report.warnings),
         "retries": report.retries,
@@ -151,6 +153,10 @@ def summary_line(report: Report, command: str) -> str:
         parts.append(f"{len(report.warnings)} warnings")
     if report.retries:
         parts.append(f"{report.retries} retries")
+    if report.hashed_bytes:
+        parts.append(f"{human_bytes(report.hashed_bytes)} hashed")
+    if report.limited:
+        parts.append(f"{report.limited} left by --limit")
     line = f"s3sync {command}: " + ", ".join(parts) + f" in {report.duration:.1f}s"
     if report.remote == "index":
         line += " (from the index)"

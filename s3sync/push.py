@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -11,16 +12,18 @@ from typing import TYPE_CHECKING, cast
 
 from s3sync import engine, walker
 from s3sync.diff import (
+    Compare,
     DeleteLimit,
     Matcher,
     delete_guard,
-    exact_reason,
-    fudge_rule,
     push_pair,
+    push_rule,
     withheld_by_errors,
 )
 from s3sync.errors import Disposition, RemoteError, S3SyncError, SourceError, classify
+from s3sync.etags import cached_verdict, used_part_size
 from s3sync.filters import Filter
+from s3sync.hashing import content_matches
 from s3sync.index import Binding, Index, IndexUnusable
 from s3sync.model import (
     Delete,
@@ -54,6 +57,16 @@ class PushOptions:
     ignore_index: bool = False
     allow_empty_source: bool = False
     max_delete: DeleteLimit | None = None
+    compare: Compare = Compare.MTIME
+    force: bool = False
+    ignore_existing: bool = False
+    limit: int | None = None
+    multipart_threshold: int = 8 * 1024 * 1024
+    part_size: int = 8 * 1024 * 1024
+
+    def layout(self, size: int) -> int:
+        """Return the part size an upload of *size* bytes uses (0: a single part)."""
+        return used_part_size(size, self.part_size) if size >= self.multipart_threshold else 0
 
 
 Page = list[tuple[str, Stat]]
@@ -66,10 +79,28 @@ def _perform_upload(
     root: str,
     store: ObjectStore,
     content_type: Callable[[str], str],
+    options: PushOptions,
 ) -> Outcome:
     retried: list[BaseException] = []
     path = os.path.join(root, upload.path)
+    hashed = 0
+    hashes: tuple[tuple[int, str], ...] = ()
     try:
+        if upload.reason is Reason.UNVERIFIED:
+            assert upload.previous is not None
+            same, hashes, hashed = content_matches(
+                path,
+                upload.previous,
+                part_sizes=[used_part_size(upload.stat.size, options.part_size)],
+                head=lambda: store.head(upload.key, on_retry=retried.append),
+            )
+            if same:
+                return Outcome(
+                    upload, None, len(retried), unchanged=True, hashed=hashed, hashes=hashes
+                )
+            upload = dataclasses.replace(upload, reason=Reason.CONTENT)
+        if options.dry_run:
+            return Outcome(upload, dry_run=True, hashed=hashed)
         etag = store.put_file(
             upload.key,
             path,
@@ -80,11 +111,13 @@ def _perform_upload(
         )
     except RemoteError as exc:
         fatal = classify(exc) is Disposition.FATAL
-        return Outcome(upload, str(exc), len(retried), fatal=fatal)
+        return Outcome(upload, str(exc), len(retried), fatal=fatal, hashed=hashed)
     except OSError as exc:
         what = "vanished" if isinstance(exc, FileNotFoundError) else "cannot be read"
-        return Outcome(upload, f"file {what}: {exc.strerror or exc}", len(retried))
-    return Outcome(upload, None, len(retried), etag=etag)
+        return Outcome(upload, f"file {what}: {exc.strerror or exc}", len(retried), hashed=hashed)
+    if options.compare is Compare.CHECKSUM:  # what S3 says the file hashes to, for the cache
+        hashes = ((options.layout(upload.stat.size), etag),)
+    return Outcome(upload, None, len(retried), etag=etag, hashed=hashed, hashes=hashes)
 
 
 def _perform_deletes(batch: list[Delete], *, store: ObjectStore) -> list[Outcome]:
@@ -133,7 +166,9 @@ class _Bookkeeper:
         action = outcome.action
         if isinstance(action, Upload):
             if outcome.ok:
-                self.index.put(relpath, action.stat, outcome.etag)
+                previous = action.previous.etag if action.previous is not None else None
+                self.index.put(relpath, action.stat, outcome.etag or previous)
+                self.index.cache_hashes(action.stat, outcome.hashes)
             elif self.index.fresh and action.previous is not None:
                 self.index.put(relpath, action.previous)
         elif outcome.ok:
@@ -213,18 +248,33 @@ def run(
     )
     books = _Bookkeeper(index, dry_run=options.dry_run)
     report.remote = "index" if trusted else "listing"
-    matcher: Matcher[Upload] = Matcher(
-        push_pair(
-            dest.key,
-            exact_reason if trusted else fudge_rule(options.fudge),
-            books.unchanged,
-        )
+
+    def verdict(local: Stat, remote: Stat) -> bool | None:
+        if index is None or remote.etag is None:
+            return None
+        preferred = [used_part_size(local.size, options.part_size)]
+        return cached_verdict(index.cached_hashes(local), remote.etag, remote.size, preferred)
+
+    rule = push_rule(
+        compare=options.compare,
+        exact=trusted,
+        fudge=options.fudge,
+        force=options.force,
+        ignore_existing=options.ignore_existing,
+        verdict=verdict,
     )
+    matcher: Matcher[Upload] = Matcher(push_pair(dest.key, rule, books.unchanged))
+    transfers = 0
 
     def local_events() -> Iterable[walker.LocalEntry | Problem]:
         if root_stat is None:
             return ()
-        return walker.scan(src, filters=filters, follow_symlinks=options.follow_symlinks)
+        return walker.scan(
+            src,
+            filters=filters,
+            follow_symlinks=options.follow_symlinks,
+            inodes=options.compare is Compare.CHECKSUM and index is not None,
+        )
 
     def remote_events() -> Iterable[Page | engine.Retried]:
         if trusted and index is not None:
@@ -234,9 +284,15 @@ def run(
         )
 
     def planned(upload: Upload | None) -> Iterator[Upload]:
-        if upload is not None:
-            reporter.planned(upload)
-            yield upload
+        nonlocal transfers
+        if upload is None:
+            return
+        if options.limit is not None and transfers >= options.limit:
+            report.limited += 1
+            return
+        transfers += 1
+        reporter.planned(upload)
+        yield upload
 
     def handle(source: int, item: object) -> Iterator[Upload]:
         if isinstance(item, Problem):
@@ -265,9 +321,11 @@ def run(
     def perform(action: Upload) -> Outcome | None:
         if stopping():
             return None
-        if options.dry_run:
+        if options.dry_run and action.reason is not Reason.UNVERIFIED:
             return Outcome(action, dry_run=True)
-        return _perform_upload(action, root=src, store=store, content_type=content_type)
+        return _perform_upload(
+            action, root=src, store=store, content_type=content_type, options=options
+        )
 
     def record(outcome: Outcome | None) -> None:
         if outcome is None:
@@ -304,7 +362,7 @@ def run(
     if listed:
         books.remaining(leftovers)
 
-    if options.delete:
+    if options.delete and not report.limited:  # a run cut short by --limit deletes nothing
         deletes = [Delete(dest.key(rel)) for rel, _ in leftovers if not matcher.is_protected(rel)]
         withheld = withheld_by_errors(report, halted=halt.is_set()) or delete_guard(
             deletes=len(deletes),

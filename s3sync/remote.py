@@ -9,7 +9,6 @@ every attempt.
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,6 +20,7 @@ from botocore.config import Config
 from botocore.parsers import ResponseParserError
 
 from s3sync.errors import ConfigError, RemoteError
+from s3sync.etags import used_part_size
 from s3sync.model import ObjectInfo, Stat
 from s3sync.retry import Retrier
 
@@ -236,6 +236,8 @@ class S3Store:
         """Upload *path* as *key*: one PutObject, or a multipart upload above the threshold."""
         extra: dict[str, Any] = {"ContentType": content_type, "Metadata": dict(metadata)}
         if size >= self.multipart_threshold:
+            # the part size lets checksum mode recompute this ETag when the listing is not enough
+            extra["Metadata"]["partsize"] = str(used_part_size(size, self.part_size))
             return self._put_multipart(key, path, size, extra, on_retry)
 
         def put() -> str:
@@ -336,7 +338,7 @@ class S3Store:
     def _put_multipart(
         self, key: str, path: str, size: int, extra: dict[str, Any], on_retry: OnRetry
     ) -> str:
-        part_size = max(self.part_size, math.ceil(size / MAX_PARTS))
+        part_size = used_part_size(size, self.part_size)
         doing = f"multipart upload of '{key}'"
         created = self._call(
             doing,

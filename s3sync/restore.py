@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -10,9 +11,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from s3sync import engine, walker
-from s3sync.diff import DeleteLimit, Matcher, delete_guard, restore_reason, withheld_by_errors
+from s3sync.diff import (
+    Compare,
+    DeleteLimit,
+    Matcher,
+    delete_guard,
+    restore_reason,
+    withheld_by_errors,
+)
 from s3sync.errors import Disposition, RemoteError, S3SyncError, classify
 from s3sync.filters import Filter
+from s3sync.hashing import content_matches
 from s3sync.localtree import LocalTree, PathRefused, is_temp_name
 from s3sync.model import (
     Download,
@@ -46,6 +55,10 @@ class RestoreOptions:
     filters: tuple[tuple[bool, str], ...] = ()
     allow_empty_source: bool = False
     max_delete: DeleteLimit | None = None
+    compare: Compare = Compare.MTIME
+    force: bool = False
+    ignore_existing: bool = False
+    limit: int | None = None
 
 
 class _Generated(Exception):
@@ -62,18 +75,59 @@ def _is_generated(info: ObjectInfo) -> bool:
     return info.metadata.get("generated", "").lower() == "true"
 
 
-def _perform_download(action: Download, *, store: ObjectStore, tree: LocalTree) -> Outcome:
+def _verify(
+    action: Download,
+    *,
+    store: ObjectStore,
+    tree: LocalTree,
+    compare: Compare,
+    retried: list[BaseException],
+    mark: bool,
+) -> Outcome | tuple[Download, int]:
+    """Decide an UNVERIFIED pair: an unchanged outcome, or the download and bytes hashed."""
+    assert action.local is not None
+    if compare is Compare.CHECKSUM:
+        same, _, hashed = content_matches(
+            os.path.join(tree.root, action.path),
+            action.stat,
+            part_sizes=(),
+            head=lambda: store.head(action.key, on_retry=retried.append),
+        )
+        if same:
+            if mark and action.stat.etag:
+                tree.mark(action.path, action.stat.etag, action.local.mtime_ns)
+            return Outcome(action, retries=len(retried), unchanged=True, hashed=hashed)
+        return dataclasses.replace(action, reason=Reason.CONTENT), hashed
+    info = store.head(action.key, on_retry=retried.append)
+    if _is_generated(info):
+        return Outcome(action, retries=len(retried), unchanged=True)
+    if file_mtime(info) == action.local.mtime_ns:
+        if mark:
+            tree.mark(action.path, info.etag, action.local.mtime_ns)
+        return Outcome(action, retries=len(retried), unchanged=True)
+    return dataclasses.replace(action, reason=Reason.MTIME), 0
+
+
+def _perform_download(
+    action: Download, *, store: ObjectStore, tree: LocalTree, options: RestoreOptions
+) -> Outcome:
     retried: list[BaseException] = []
+    hashed = 0
     try:
         if action.reason is Reason.UNVERIFIED:
-            info = store.head(action.key, on_retry=retried.append)
-            assert action.local is not None
-            if _is_generated(info):
-                return Outcome(action, retries=len(retried), unchanged=True)
-            if file_mtime(info) == action.local.mtime_ns:
-                tree.mark(action.path, info.etag, action.local.mtime_ns)
-                return Outcome(action, retries=len(retried), unchanged=True)
-            action = dataclasses.replace(action, reason=Reason.MTIME)
+            decided = _verify(
+                action,
+                store=store,
+                tree=tree,
+                compare=options.compare,
+                retried=retried,
+                mark=not options.dry_run,
+            )
+            if isinstance(decided, Outcome):
+                return decided
+            action, hashed = decided
+        if options.dry_run:
+            return Outcome(action, dry_run=True, retries=len(retried), hashed=hashed)
 
         def write(info: ObjectInfo, chunks: Iterator[bytes]) -> None:
             if _is_generated(info):
@@ -85,14 +139,14 @@ def _perform_download(action: Download, *, store: ObjectStore, tree: LocalTree) 
         return Outcome(action, retries=len(retried), unchanged=True)
     except RemoteError as exc:
         fatal = classify(exc) is Disposition.FATAL
-        return Outcome(action, str(exc), len(retried), fatal=fatal)
+        return Outcome(action, str(exc), len(retried), fatal=fatal, hashed=hashed)
     except PathRefused as exc:
-        return Outcome(action, f"refused: {exc.strerror}", len(retried))
+        return Outcome(action, f"refused: {exc.strerror}", len(retried), hashed=hashed)
     except IsADirectoryError:
-        return Outcome(action, "a directory is in the way", len(retried))
+        return Outcome(action, "a directory is in the way", len(retried), hashed=hashed)
     except OSError as exc:
-        return Outcome(action, f"cannot write: {exc.strerror or exc}", len(retried))
-    return Outcome(action, None, len(retried))
+        return Outcome(action, f"cannot write: {exc.strerror or exc}", len(retried), hashed=hashed)
+    return Outcome(action, None, len(retried), hashed=hashed)
 
 
 def _perform_remove(action: RemoveLocal, *, tree: LocalTree) -> Outcome:
@@ -153,7 +207,18 @@ def run(
     claimed: dict[str, str] = {}
 
     def pair(relpath: str, local: Stat, remote: Stat) -> Download | None:
-        reason = restore_reason(remote, local)
+        if options.ignore_existing:
+            return None
+        if options.force:
+            reason: Reason | None = Reason.FORCED
+        elif local.size != remote.size:
+            reason = Reason.SIZE
+        elif options.compare is Compare.SIZE:
+            reason = None
+        elif options.compare is Compare.CHECKSUM:
+            reason = Reason.UNVERIFIED
+        else:
+            reason = restore_reason(remote, local)
         if reason is None:
             return None
         return Download(src.key(relpath), relpath, remote, reason, local)
@@ -168,10 +233,18 @@ def run(
             lambda on_retry: store.list_pages(src.prefix, on_retry=on_retry)
         )
 
+    transfers = 0
+
     def planned(action: Download | None) -> Iterator[Download]:
-        if action is not None:
-            reporter.planned(action)
-            yield action
+        nonlocal transfers
+        if action is None:
+            return
+        if options.limit is not None and transfers >= options.limit:
+            report.limited += 1
+            return
+        transfers += 1
+        reporter.planned(action)
+        yield action
 
     def remote_entry(key: str, stat: Stat) -> Iterator[Download]:
         relpath = key[len(src.prefix) :]
@@ -223,9 +296,7 @@ def run(
             return None
         if options.dry_run and action.reason is not Reason.UNVERIFIED:
             return Outcome(action, dry_run=True)
-        if options.dry_run:
-            return _dry_check(action, store)
-        return _perform_download(action, store=store, tree=tree)
+        return _perform_download(action, store=store, tree=tree, options=options)
 
     def record(outcome: Outcome | None) -> None:
         if outcome is None:
@@ -255,7 +326,7 @@ def run(
     report.unchanged += matcher.unchanged
     report.interrupted = report.interrupted or cancel.is_set()
 
-    if options.delete:
+    if options.delete and not report.limited:  # a run cut short by --limit removes nothing
         removals = [RemoveLocal(rel) for rel, _ in sorted(matcher.local_leftovers())]
         withheld = withheld_by_errors(report, halted=halt.is_set()) or delete_guard(
             deletes=len(removals),
@@ -286,16 +357,3 @@ def run(
     report.duration = clock() - started
     reporter.finish(report, "restore")
     return report
-
-
-def _dry_check(action: Download, store: ObjectStore) -> Outcome:
-    """In a dry run, decide an UNVERIFIED pair with a HEAD, as the real run would."""
-    retried: list[BaseException] = []
-    try:
-        info = store.head(action.key, on_retry=retried.append)
-    except RemoteError as exc:
-        return Outcome(action, str(exc), len(retried))
-    assert action.local is not None
-    if _is_generated(info) or file_mtime(info) == action.local.mtime_ns:
-        return Outcome(action, retries=len(retried), unchanged=True)
-    return Outcome(dataclasses.replace(action, reason=Reason.MTIME), dry_run=True)

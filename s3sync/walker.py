@@ -46,14 +46,20 @@ def _error(path: str, message: str) -> Problem:
 
 
 def scan(
-    root: str, *, filters: Filter, follow_symlinks: bool = True, marks: bool = False
+    root: str,
+    *,
+    filters: Filter,
+    follow_symlinks: bool = True,
+    marks: bool = False,
+    inodes: bool = False,
 ) -> Iterator[LocalEntry | Problem]:
     """Yield ``(relpath, Stat)`` for every included regular file under *root*, and problems.
 
     Excluded directories are not descended. Unreadable directories and undecodable
     names are ERROR problems; symlinks not followed, broken links, loops and special
     files (FIFOs, sockets, devices) are WARNING problems. Files are never opened. With
-    *marks*, each Stat carries the ETag a restore recorded on the file (see read_mark).
+    *marks*, each Stat carries the ETag a restore recorded on the file (see read_mark);
+    with *inodes*, its (device, inode), the key of the hash cache.
     """
     top = os.stat(root)
     stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
@@ -108,7 +114,8 @@ def scan(
                 continue
             elif st.S_ISREG(mode):
                 mark = read_mark(entry.path, info.st_mtime_ns) if marks else None
-                yield rel, Stat(info.st_size, info.st_mtime_ns, mark)
+                inode = (info.st_dev, info.st_ino) if inodes else None
+                yield rel, Stat(info.st_size, info.st_mtime_ns, mark, inode)
             else:
                 yield _warn(rel, "not a regular file (FIFO, socket or device); skipped")
         stack.extend(reversed(subdirs))

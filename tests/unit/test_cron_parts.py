@@ -104,7 +104,7 @@ def test_index_round_trip_and_binding(tmp_path: Path) -> None:
 
     index = Index.open(path, BINDING)
     assert [row for page in index.pages() for row in page] == [
-        ("a.txt", Stat(1, 10)),
+        ("a.txt", Stat(1, 10, '"etag"')),
         ("d.txt", Stat(3, 30)),
     ]
     index.close()
