@@ -22,6 +22,7 @@ __all__ = [
     "Report",
     "S3SyncError",
     "__version__",
+    "copy",
     "push",
     "restore",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import re
 import threading
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from s3sync import content_type
+from s3sync import copy as copy_case
 from s3sync import lock as lockfile
 from s3sync import push as push_case
 from s3sync import restore as restore_case
@@ -69,7 +71,7 @@ def push(
     allow_empty_source: bool = False,
     max_delete: int | str | None = None,
     log_file: str | None = None,
-    compare: str = "mtime",
+    compare: str | None = None,
     force: bool = False,
     ignore_existing: bool = False,
     limit: int | None = None,
@@ -97,7 +99,7 @@ def push(
         ignore_index=ignore_index,
         allow_empty_source=allow_empty_source,
         max_delete=_delete_limit(max_delete),
-        compare=_compare(compare, force, ignore_existing),
+        compare=_compare(compare or "mtime", force, ignore_existing),
         force=force,
         ignore_existing=ignore_existing,
         limit=limit,
@@ -154,7 +156,7 @@ def restore(
     reporter: Reporter | None = None,
     cancel: threading.Event | None = None,
     keep_actions: bool = True,
-    compare: str = "mtime",
+    compare: str | None = None,
     force: bool = False,
     ignore_existing: bool = False,
     limit: int | None = None,
@@ -172,7 +174,7 @@ def restore(
         filters=tuple(filters) if filters is not None else filter_rules(include, exclude),
         allow_empty_source=allow_empty_source,
         max_delete=_delete_limit(max_delete),
-        compare=_compare(compare, force, ignore_existing),
+        compare=_compare(compare or "mtime", force, ignore_existing),
         force=force,
         ignore_existing=ignore_existing,
         limit=limit,
@@ -202,6 +204,106 @@ def restore(
 
     return _command(
         "restore", body, reporter=reporter, progress=progress, lock=lock, log_file=log_file
+    )
+
+
+def copy(
+    src: str,
+    dest: str,
+    *,
+    workers: int = 16,
+    delete: bool = False,
+    dry_run: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    filters: Sequence[tuple[bool, str]] | None = None,
+    compare: str | None = None,
+    fudge: float = 1200.0,
+    force: bool = False,
+    ignore_existing: bool = False,
+    limit: int | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    source_endpoint_url: str | None = None,
+    source_region: str | None = None,
+    source_profile: str | None = None,
+    retries: int = 4,
+    multipart_threshold: int = 8 * MIB,
+    part_size: int = 8 * MIB,
+    lock: str | None = None,
+    allow_empty_source: bool = False,
+    max_delete: int | str | None = None,
+    log_file: str | None = None,
+    progress: Callable[[Outcome], None] | None = None,
+    reporter: Reporter | None = None,
+    cancel: threading.Event | None = None,
+    keep_actions: bool = True,
+) -> Report:
+    """Mirror ``s3://SRC[/PREFIX]`` into ``s3://DST[/PREFIX]``, server-side when it can.
+
+    ``s3://b/dir`` copies ``dir/...`` as ``dir/...`` under the destination prefix;
+    ``s3://b/dir/*`` copies its contents without ``dir/``. The ``source_*`` options
+    reach a source on another endpoint or with other credentials; then the bytes stream
+    through this machine in parts. Compare defaults to ``checksum`` (size and ETag).
+    """
+    contents_only = src.endswith("/*")
+    source_tree = copy_case.SourceTree.parse(
+        parse_s3_url(src[:-2] if contents_only else src), contents_only=contents_only
+    )
+    location = parse_s3_url(dest)
+    elsewhere = any(v is not None for v in (source_endpoint_url, source_region, source_profile))
+    options = copy_case.CopyOptions(
+        workers=workers,
+        delete=delete,
+        dry_run=dry_run,
+        filters=tuple(filters) if filters is not None else filter_rules(include, exclude),
+        allow_empty_source=allow_empty_source,
+        max_delete=_delete_limit(max_delete),
+        compare=_compare(compare or "checksum", force, ignore_existing),
+        fudge=fudge,
+        force=force,
+        ignore_existing=ignore_existing,
+        limit=limit,
+        multipart_threshold=multipart_threshold,
+        server_side=not elsewhere,
+    )
+    connection = Connection(
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+        retries=retries,
+        workers=workers,
+        multipart_threshold=multipart_threshold,
+        part_size=part_size,
+    )
+    origin = dataclasses.replace(
+        connection,
+        endpoint_url=source_endpoint_url or endpoint_url,
+        region=source_region or region,
+        profile=source_profile or profile,
+    )
+
+    def body(out: Reporter) -> Report:
+        store = connection.open(location.bucket)
+        source = origin.open(source_tree.location.bucket)
+        try:
+            return copy_case.run(
+                source_tree,
+                location,
+                source,
+                store,
+                out,
+                options,
+                cancel=cancel,
+                keep_actions=keep_actions,
+            )
+        finally:
+            store.close()
+            source.close()
+
+    return _command(
+        "copy", body, reporter=reporter, progress=progress, lock=lock, log_file=log_file
     )
 
 

@@ -164,9 +164,8 @@ def _common(command: Any) -> Any:
         click.option(
             "--compare",
             type=click.Choice(["mtime", "checksum", "size"]),
-            default="mtime",
-            show_default=True,
-            help="What makes a file differ: times (cheap), content, or size only.",
+            help="What makes a file differ: times (cheap), content, or size only. "
+            "[default: mtime; checksum for copy]",
         ),
         click.option("--force", is_flag=True, help="Transfer every file, changed or not."),
         click.option(
@@ -323,3 +322,69 @@ def restore(ctx: click.Context, /, src: str, dest: str, **options: Any) -> None:
     symlink; every file is written under a temporary name and renamed into place.
     """
     _run(ctx, "restore", lambda **kw: api.restore(src, dest, **kw), **options)
+
+
+COPY_EXAMPLES = (
+    """\b
+Examples:
+  s3sync copy s3://old-bucket/site s3://new-bucket            # new-bucket/site/...
+  s3sync copy 's3://old-bucket/site/*' s3://new-bucket/www     # new-bucket/www/...
+  s3sync copy --delete s3://a/data s3://b/mirror              # exact mirror
+  s3sync copy --source-endpoint-url http://127.0.0.1:8333 s3://a s3://b
+
+"""
+    + EXIT_CODES
+)
+
+
+@main.command(cls=_OrderedRulesCommand, epilog=COPY_EXAMPLES)
+@click.argument("src", metavar="s3://SRC_BUCKET[/PREFIX][/*]")
+@click.argument("dest", metavar="s3://DST_BUCKET[/PREFIX]")
+@_common
+@click.option(
+    "--delete",
+    is_flag=True,
+    help="Delete destination objects missing from the source (after a clean run).",
+)
+@click.option(
+    "-f",
+    "--fudge",
+    type=click.FloatRange(0),
+    default=1200.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Clock fudge factor of --compare mtime.",
+)
+@click.option(
+    "--multipart-threshold",
+    default="8MiB",
+    callback=_size,
+    metavar="SIZE",
+    show_default=True,
+    help="Objects this large or larger are copied in parts.",
+)
+@click.option(
+    "--part-size",
+    default="8MiB",
+    callback=_size,
+    metavar="SIZE",
+    show_default=True,
+    help="Part size of multipart copies.",
+)
+@click.option(
+    "--source-endpoint-url",
+    metavar="URL",
+    help="Endpoint of the source, when it is not the destination's.",
+)
+@click.option("--source-region", help="Region of the source.")
+@click.option("--source-profile", help="AWS profile with the source's credentials.")
+@click.pass_context
+def copy(ctx: click.Context, /, src: str, dest: str, **options: Any) -> None:
+    """Copy s3://SRC_BUCKET[/PREFIX] to s3://DST_BUCKET[/PREFIX] without downloading:
+    what is missing or different (size and ETag) is copied server-side, keeping headers and
+    metadata; with --delete, destination objects missing from the source go.
+
+    Like cp -r, s3://b/dir copies dir itself; s3://b/dir/* copies what is in it. With a
+    --source-* option the bytes stream through this machine in parts.
+    """
+    _run(ctx, "copy", lambda **kw: api.copy(src, dest, **kw), **options)

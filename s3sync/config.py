@@ -41,8 +41,11 @@ SCHEMA: Mapping[str, tuple[type, ...]] = {
     "force": (bool,),
     "ignore_existing": (bool,),
     "limit": (int,),
+    "source_endpoint_url": (str,),
+    "source_region": (str,),
+    "source_profile": (str,),
 }
-COMMANDS = ("push", "restore")
+COMMANDS = ("push", "restore", "copy")
 
 
 def parse_size(value: int | str) -> int:

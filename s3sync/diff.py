@@ -262,3 +262,40 @@ def push_rule(
         return exact_reason(local, remote) if exact else upload_reason(local, remote, fudge=fudge)
 
     return rule
+
+
+def same_etag(a: str | None, b: str | None) -> bool:
+    """Return True when two ETags are the same (some servers drop the quotes)."""
+    return a is not None and b is not None and a.strip('"') == b.strip('"')
+
+
+def copy_reason(
+    source: Stat,
+    dest: Stat,
+    *,
+    compare: Compare,
+    fudge: float,
+    force: bool = False,
+    ignore_existing: bool = False,
+) -> Reason | None:
+    """Return why the object *source* must be copied over *dest*, or None.
+
+    Checksum mode (copy's default) compares ETags. When either ETag is a multipart one
+    the two may differ for equal bytes (parts of other sizes): the pair is UNVERIFIED and
+    the copy's ``s3sync-source-etag`` metadata decides.
+    """
+    if ignore_existing:
+        return None
+    if force:
+        return Reason.FORCED
+    if source.size != dest.size:
+        return Reason.SIZE
+    if compare is Compare.SIZE:
+        return None
+    if compare is Compare.MTIME:
+        later = source.mtime_ns > dest.mtime_ns - int(fudge * NS)
+        return Reason.MTIME if later else None
+    if same_etag(source.etag, dest.etag):
+        return None
+    either_multipart = "-" in (source.etag or "") or "-" in (dest.etag or "")
+    return Reason.UNVERIFIED if either_multipart else Reason.CONTENT

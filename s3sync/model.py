@@ -31,6 +31,7 @@ class ObjectInfo:
     last_modified_ns: int
     etag: str
     metadata: Mapping[str, str]
+    headers: Mapping[str, object] = field(default_factory=dict)  # as the store names them
 
 
 class Reason(enum.Enum):
@@ -84,6 +85,17 @@ class Download:
 
 
 @dataclass(frozen=True, slots=True)
+class Copy:
+    """Copy the object *source_key* (of *stat*) to *key*; *previous* is what *key* holds."""
+
+    key: str
+    source_key: str
+    stat: Stat
+    reason: Reason
+    previous: Stat | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RemoveLocal:
     """Remove the local file at *path*, which has no object."""
 
@@ -95,7 +107,7 @@ class RemoveLocal:
         return self.path
 
 
-Action = Upload | Delete | Download | RemoveLocal
+Action = Upload | Delete | Download | Copy | RemoveLocal
 
 
 class Severity(enum.Enum):
@@ -145,6 +157,8 @@ class Report:
     uploaded_bytes: int = 0
     downloaded: int = 0
     downloaded_bytes: int = 0
+    copied: int = 0
+    copied_bytes: int = 0
     deleted: int = 0
     unchanged: int = 0
     hashed_bytes: int = 0
@@ -179,6 +193,9 @@ class Report:
         elif isinstance(action, Download):
             self.downloaded += 1
             self.downloaded_bytes += action.stat.size
+        elif isinstance(action, Copy):
+            self.copied += 1
+            self.copied_bytes += action.stat.size
         else:
             self.deleted += 1
 

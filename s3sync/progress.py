@@ -16,6 +16,7 @@ from tqdm import tqdm
 from s3sync.errors import ConfigError
 from s3sync.model import (
     Action,
+    Copy,
     Delete,
     Download,
     Outcome,
@@ -78,7 +79,13 @@ def human_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-_VERBS = {Upload: "upload", Delete: "delete", Download: "download", RemoveLocal: "remove"}
+_VERBS = {
+    Upload: "upload",
+    Delete: "delete",
+    Download: "download",
+    Copy: "copy",
+    RemoveLocal: "remove",
+}
 
 
 def _status(outcome: Outcome) -> str:
@@ -101,6 +108,9 @@ def action_record(outcome: Outcome) -> dict[str, Any]:
     if isinstance(action, (Upload, Download)):
         record["path"] = action.path
         record["size"] = action.stat.size
+    elif isinstance(action, Copy):
+        record["source"] = action.source_key
+        record["size"] = action.stat.size
     if outcome.error is not None:
         record["error"] = outcome.error
     if outcome.retries:
@@ -111,7 +121,19 @@ def action_record(outcome: Outcome) -> dict[str, Any]:
 def _moved(report: Report) -> tuple[str, int, int]:
     if report.command == "restore":
         return "downloaded", report.downloaded, report.downloaded_bytes
+    if report.command == "copy":
+        return "copied", report.copied, report.copied_bytes
     return "uploaded", report.uploaded, report.uploaded_bytes
+
+
+def action_line(outcome: Outcome) -> str:
+    """Return the ``-v`` line for *outcome*: verb, key, reason and size."""
+    action = outcome.action
+    verb = ("would " if outcome.dry_run else "") + _VERBS[type(action)]
+    size = ""
+    if isinstance(action, (Upload, Download, Copy)):
+        size = f" ({human_bytes(action.stat.size)})"
+    return f"{verb} {action.key} [{action.reason.value}]{size}"
 
 
 def summary_record(report: Report) -> dict[str, Any]:
@@ -216,14 +238,14 @@ class ConsoleReporter:
             self._json(action_record(outcome))
         if not outcome.ok:
             self._say(f"error: {action.key}: {outcome.error}", self.err)
-        elif self.verbosity > 0 and not self.as_json:
-            verb = "upload" if isinstance(action, Upload) else "delete"
-            if outcome.dry_run:
-                verb = "would " + verb
-            size = f" ({human_bytes(action.stat.size)})" if isinstance(action, Upload) else ""
-            self._say(f"{verb} {action.key} [{action.reason.value}]{size}", self._text)
+        elif self.verbosity > 0 and not self.as_json and not outcome.unchanged:
+            self._say(action_line(outcome), self._text)
         if self._bar is not None:
-            if isinstance(action, Upload) and outcome.ok:
+            if (
+                isinstance(action, (Upload, Download, Copy))
+                and outcome.ok
+                and not outcome.unchanged
+            ):
                 self._bytes += action.stat.size
                 self._bar.set_postfix_str(human_bytes(self._bytes), refresh=False)
             self._bar.update(1)

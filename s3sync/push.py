@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from s3sync import engine, walker
+from s3sync.deleting import delete_objects
 from s3sync.diff import (
     Compare,
     DeleteLimit,
@@ -118,14 +119,6 @@ def _perform_upload(
     if options.compare is Compare.CHECKSUM:  # what S3 says the file hashes to, for the cache
         hashes = ((options.layout(upload.stat.size), etag),)
     return Outcome(upload, None, len(retried), etag=etag, hashed=hashed, hashes=hashes)
-
-
-def _perform_deletes(batch: list[Delete], *, store: ObjectStore) -> list[Outcome]:
-    retried: list[BaseException] = []
-    failures = dict(store.delete_many([d.key for d in batch], on_retry=retried.append))
-    return [
-        Outcome(d, failures.get(d.key), len(retried) if i == 0 else 0) for i, d in enumerate(batch)
-    ]
 
 
 def _open_index(
@@ -380,7 +373,15 @@ def run(
         elif deletes:
             for d in deletes:
                 reporter.planned(d)
-            _apply_deletes(deletes, store, options, record, interrupted, stopping)
+            delete_objects(
+                deletes,
+                store,
+                dry_run=options.dry_run,
+                workers=options.workers,
+                record=record,
+                interrupted=interrupted,
+                stopping=stopping,
+            )
     books.finish(
         complete=listed and report.fatal is None,
         device=root_stat.st_dev if root_stat is not None else None,
@@ -406,29 +407,3 @@ def _device_changed(index: Index | None, trusted: bool, root: os.stat_result | N
         return False
     recorded = index.get_meta("device")
     return recorded is not None and recorded != str(root.st_dev)
-
-
-def _apply_deletes(
-    deletes: list[Delete],
-    store: ObjectStore,
-    options: PushOptions,
-    record: Callable[[Outcome | None], None],
-    interrupted: Callable[[], None],
-    stopping: Callable[[], bool],
-) -> None:
-    batches = [deletes[i : i + 1000] for i in range(0, len(deletes), 1000)]
-
-    def perform(batch: list[Delete]) -> list[Outcome]:
-        if options.dry_run:
-            return [Outcome(d, dry_run=True) for d in batch]
-        return _perform_deletes(batch, store=store)
-
-    def record_all(outcomes: list[Outcome]) -> None:
-        for outcome in outcomes:
-            record(outcome)
-
-    engine.drive(
-        engine.apply(batches, perform, workers=min(options.workers, 4), cancel=stopping),
-        record_all,
-        interrupted,
-    )

@@ -12,6 +12,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import boto3
@@ -32,6 +33,14 @@ OnRetry = Callable[[BaseException], None]
 MAX_PARTS = 10_000
 CHUNK = 1024 * 1024
 DELETE_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class CopySource:
+    """An object to copy from: its bucket and key on the store's own endpoint."""
+
+    bucket: str
+    key: str
 
 
 class ObjectStore(Protocol):
@@ -86,6 +95,46 @@ class ObjectStore(Protocol):
 
     def delete_many(self, keys: Sequence[str], *, on_retry: OnRetry) -> list[tuple[str, str]]:
         """Delete *keys*; return ``(key, message)`` for each one that failed."""
+        ...
+
+    def copy_object(
+        self,
+        source: CopySource,
+        key: str,
+        *,
+        info: ObjectInfo | None,
+        extra_metadata: Mapping[str, str],
+        on_retry: OnRetry,
+    ) -> str:
+        """Copy *source* to *key* server-side, keeping its headers; return the new ETag."""
+        ...
+
+    def copy_parts(
+        self,
+        source: CopySource,
+        key: str,
+        *,
+        info: ObjectInfo,
+        extra_metadata: Mapping[str, str],
+        on_retry: OnRetry,
+    ) -> str:
+        """Copy *source* to *key* server-side in parallel parts."""
+        ...
+
+    def get_range(self, key: str, first: int, last: int, *, on_retry: OnRetry) -> bytes:
+        """Return bytes *first* to *last* (inclusive) of *key*."""
+        ...
+
+    def put_from(
+        self,
+        key: str,
+        *,
+        info: ObjectInfo,
+        read: Callable[[int, int], bytes],
+        extra_metadata: Mapping[str, str],
+        on_retry: OnRetry,
+    ) -> str:
+        """Store an object read range by range with *read*, keeping *info*'s headers."""
         ...
 
     def close(self) -> None:
@@ -339,6 +388,32 @@ class S3Store:
         self, key: str, path: str, size: int, extra: dict[str, Any], on_retry: OnRetry
     ) -> str:
         part_size = used_part_size(size, self.part_size)
+        ranges = [(o, min(o + part_size, size) - 1) for o in range(0, max(size, 1), part_size)]
+
+        def part(upload_id: str, number: int, first: int, last: int) -> str:
+            def send() -> str:
+                with open(path, "rb") as f:
+                    f.seek(first)
+                    body = f.read(last - first + 1)
+                answer = self.client.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                )
+                return answer["ETag"]
+
+            return self._call(f"multipart upload of '{key}', part {number}", send, on_retry)
+
+        return self._multipart(key, extra, ranges, part, on_retry)
+
+    def _multipart(
+        self,
+        key: str,
+        extra: Mapping[str, Any],
+        ranges: Sequence[tuple[int, int]],
+        part: Callable[[str, int, int, int], str],
+        on_retry: OnRetry,
+    ) -> str:
+        """Run one multipart upload: ``part(upload_id, number, first, last)`` per byte range
+        on the part pool, then complete it; on any failure abort it, leaving no parts."""
         doing = f"multipart upload of '{key}'"
         created = self._call(
             doing,
@@ -346,23 +421,10 @@ class S3Store:
             on_retry,
         )
         upload_id = created["UploadId"]
-
-        def part(number: int, offset: int) -> str:
-            def send() -> str:
-                with open(path, "rb") as f:
-                    f.seek(offset)
-                    body = f.read(part_size)
-                answer = self.client.upload_part(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-                )
-                return answer["ETag"]
-
-            return self._call(f"{doing}, part {number}", send, on_retry)
-
         pool = self._pool()
         futures: list[Future[str]] = [
-            pool.submit(part, n + 1, offset)
-            for n, offset in enumerate(range(0, max(size, 1), part_size))
+            pool.submit(part, upload_id, n + 1, first, last)
+            for n, (first, last) in enumerate(ranges)
         ]
         try:
             etags = [f.result() for f in futures]
@@ -385,7 +447,7 @@ class S3Store:
                     f.exception()
             self.abort(key, upload_id)
             raise
-        return done.get("ETag", "")
+        return _quoted(str(done.get("ETag", "")))
 
     def abort(self, key: str, upload_id: str) -> None:
         """Abort a multipart upload so no parts are left behind; best effort."""
@@ -421,16 +483,141 @@ class S3Store:
             )
         return failures
 
+    def copy_object(
+        self,
+        source: CopySource,
+        key: str,
+        *,
+        info: ObjectInfo | None,
+        extra_metadata: Mapping[str, str],
+        on_retry: OnRetry,
+    ) -> str:
+        """Copy *source* to *key* server-side, keeping its headers; return the new ETag.
+
+        With *info* (a HEAD of the source) the headers and metadata are given explicitly,
+        plus *extra_metadata*; without it S3 copies them as they are.
+        """
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "CopySource": {"Bucket": source.bucket, "Key": source.key},
+        }
+        if info is not None:
+            kwargs |= dict(info.headers)
+            kwargs["Metadata"] = {**info.metadata, **extra_metadata}
+            kwargs["MetadataDirective"] = "REPLACE"
+        answer = self._call(
+            f"copy of '{source.key}' to '{key}'",
+            lambda: self.client.copy_object(**kwargs),
+            on_retry,
+        )
+        return _quoted(str(answer.get("CopyObjectResult", {}).get("ETag", "")))
+
+    def copy_parts(
+        self,
+        source: CopySource,
+        key: str,
+        *,
+        info: ObjectInfo,
+        extra_metadata: Mapping[str, str],
+        on_retry: OnRetry,
+    ) -> str:
+        """Copy *source* to *key* server-side in parallel parts (UploadPartCopy)."""
+        part_size = used_part_size(info.size, self.part_size)
+        ranges = [(o, min(o + part_size, info.size) - 1) for o in range(0, info.size, part_size)]
+
+        def part(upload_id: str, number: int, first: int, last: int) -> str:
+            answer = self._call(
+                f"copy of part {number} of '{source.key}'",
+                lambda: self.client.upload_part_copy(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource={"Bucket": source.bucket, "Key": source.key},
+                    CopySourceRange=f"bytes={first}-{last}",
+                ),
+                on_retry,
+            )
+            return str(answer["CopyPartResult"]["ETag"])
+
+        extra = {**info.headers, "Metadata": {**info.metadata, **extra_metadata}}
+        return self._multipart(key, extra, ranges, part, on_retry)
+
+    def get_range(self, key: str, first: int, last: int, *, on_retry: OnRetry) -> bytes:
+        """Return bytes *first* to *last* (inclusive) of *key*."""
+
+        def get() -> bytes:
+            answer = self.client.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes={first}-{last}"
+            )
+            return bytes(answer["Body"].read())
+
+        return self._call(f"download of '{key}' bytes {first}-{last}", get, on_retry)
+
+    def put_from(
+        self,
+        key: str,
+        *,
+        info: ObjectInfo,
+        read: Callable[[int, int], bytes],
+        extra_metadata: Mapping[str, str],
+        on_retry: OnRetry,
+    ) -> str:
+        """Store an object read range by range with *read* (from another store), keeping
+        *info*'s headers and metadata; memory holds at most a part per part worker."""
+        extra: dict[str, Any] = {**info.headers, "Metadata": {**info.metadata, **extra_metadata}}
+        if info.size < self.multipart_threshold:
+            body = read(0, info.size - 1) if info.size else b""
+            answer = self._call(
+                f"upload of '{key}'",
+                lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra),
+                on_retry,
+            )
+            return _quoted(str(answer.get("ETag", "")))
+        part_size = used_part_size(info.size, self.part_size)
+        ranges = [(o, min(o + part_size, info.size) - 1) for o in range(0, info.size, part_size)]
+
+        def part(upload_id: str, number: int, first: int, last: int) -> str:
+            body = read(first, last)
+            answer = self._call(
+                f"upload of '{key}', part {number}",
+                lambda: self.client.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                ),
+                on_retry,
+            )
+            return str(answer["ETag"])
+
+        return self._multipart(key, extra, ranges, part, on_retry)
+
     def close(self) -> None:
         """Stop the part pool."""
         if self._parts is not None:
             self._parts.shutdown(wait=True, cancel_futures=True)
 
 
+_HEADERS = (
+    "ContentType",
+    "CacheControl",
+    "ContentDisposition",
+    "ContentEncoding",
+    "ContentLanguage",
+    "Expires",
+    "WebsiteRedirectLocation",
+)
+
+
 def _info(answer: Any) -> ObjectInfo:
     return ObjectInfo(
         int(answer.get("ContentLength", 0)),
         int(answer["LastModified"].timestamp()) * 10**9,
-        str(answer.get("ETag", "")),
+        _quoted(str(answer.get("ETag", ""))),
         dict(answer.get("Metadata") or {}),
+        {name: answer[name] for name in _HEADERS if answer.get(name)},
     )
+
+
+def _quoted(etag: str) -> str:
+    """Return *etag* in quotes, as listings give it (some servers drop them on copies)."""
+    return etag if etag.startswith('"') or not etag else f'"{etag}"'

@@ -135,6 +135,10 @@ def start(directory: Path, *, timeout: float = 60.0) -> Server:
         "-webdav=false",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
+        # every bucket is a collection with volumes of its own: a test session makes
+        # hundreds, and the default limit (free disk / volume size) runs out on small disks
+        "-volume.max=5000",
+        "-master.volumeSizeLimitMB=64",
         *(f"-{name}={port}" for name, port in ports.items()),
     ]
     env = {

@@ -89,7 +89,9 @@ class FaultProxy:
                 for name, value in answer.getheaders():
                     if name.lower() not in ("transfer-encoding", "content-length", "connection"):
                         self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
+                # a HEAD answer has no body but tells the object's length: pass it on
+                told = answer.getheader("Content-Length") if self.command == "HEAD" else None
+                self.send_header("Content-Length", told or str(len(data)))
                 self.end_headers()
                 conn.close()
                 if isinstance(fault, Stall):

@@ -21,7 +21,7 @@ from s3sync.model import (
     Upload,
     mtime_to_text,
 )
-from s3sync.progress import action_record, summary_line, summary_record
+from s3sync.progress import action_line, action_record, summary_line, summary_record
 from s3sync.retry import RetryPolicy, call_with_retry
 
 
@@ -226,3 +226,18 @@ def test_content_type(tmp_path: Path, name: str, data: bytes, expected: str) -> 
     path = tmp_path / name
     path.write_bytes(data)
     assert content_type.guess(str(path)) == expected
+
+
+def test_verbose_lines_name_each_kind_of_action() -> None:
+    from s3sync.model import Copy, Download, RemoveLocal
+
+    stat = Stat(1500, 0)
+    assert action_line(Outcome(UP)) == "upload k [new] (10 B)"
+    assert action_line(Outcome(Delete("old"))) == "delete old [gone]"
+    assert action_line(Outcome(Download("k", "k", stat, Reason.CONTENT))) == (
+        "download k [content] (1.5 kB)"
+    )
+    assert action_line(Outcome(Copy("d", "s", stat, Reason.SIZE), dry_run=True)) == (
+        "would copy d [size] (1.5 kB)"
+    )
+    assert action_line(Outcome(RemoveLocal("x"))) == "remove x [gone]"
