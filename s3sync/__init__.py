@@ -22,7 +22,9 @@ __all__ = [
     "Report",
     "S3SyncError",
     "__version__",
+    "cat",
     "copy",
+    "pipe",
     "push",
     "restore",
 ]

@@ -8,10 +8,11 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import BinaryIO
 
-from s3sync import content_type
+from s3sync import content_type, stream
 from s3sync import copy as copy_case
 from s3sync import lock as lockfile
 from s3sync import push as push_case
@@ -21,7 +22,7 @@ from s3sync.diff import Compare, DeleteLimit
 from s3sync.errors import ConfigError, S3SyncError, classify
 from s3sync.lease import Lease
 from s3sync.model import Outcome, Report
-from s3sync.paths import Location, parse_s3_url
+from s3sync.paths import Location, parse_object_url, parse_s3_url
 from s3sync.progress import (
     CallbackReporter,
     LogFileReporter,
@@ -305,6 +306,81 @@ def copy(
     return _command(
         "copy", body, reporter=reporter, progress=progress, lock=lock, log_file=log_file
     )
+
+
+def pipe(
+    dest: str,
+    source: BinaryIO,
+    *,
+    content_type: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    workers: int = 4,
+    part_size: int = 8 * MIB,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    retries: int = 4,
+    cancel: threading.Event | None = None,
+) -> Report:
+    """Store everything read from the binary stream *source* as ``s3://BUCKET/KEY`` *dest*.
+
+    Memory holds *workers* parts of *part_size* at most; on failure or interruption the
+    multipart upload is aborted and nothing appears under the key.
+    """
+    bucket, key = parse_object_url(dest)
+    extra = {
+        "ContentType": content_type or "application/octet-stream",
+        "Metadata": dict(metadata or {}),
+    }
+    connection = Connection(
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+        retries=retries,
+        workers=workers,
+        part_size=part_size,
+    )
+    store = connection.open(bucket)
+    try:
+        return stream.pipe(
+            store,
+            key,
+            source,
+            part_size=part_size,
+            workers=workers,
+            extra=extra,
+            cancel=cancel or threading.Event(),
+        )
+    finally:
+        store.close()
+
+
+def cat(
+    src: str,
+    out: BinaryIO,
+    *,
+    workers: int = 4,
+    part_size: int = 8 * MIB,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    retries: int = 4,
+) -> Report:
+    """Write the object ``s3://BUCKET/KEY`` *src* to the binary stream *out*, checked."""
+    bucket, key = parse_object_url(src)
+    connection = Connection(
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+        retries=retries,
+        workers=workers,
+        part_size=part_size,
+    )
+    store = connection.open(bucket)
+    try:
+        return stream.cat(store, key, out, part_size=part_size, workers=workers)
+    finally:
+        store.close()
 
 
 def _command(

@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -14,7 +15,8 @@ import click
 
 from s3sync import __version__, api, config
 from s3sync.errors import ConfigError, ExitCode, S3SyncError
-from s3sync.progress import ConsoleReporter
+from s3sync.model import Report
+from s3sync.progress import ConsoleReporter, summary_line
 
 
 def _size(_ctx: click.Context, param: click.Parameter, value: str | int) -> int:
@@ -388,3 +390,145 @@ def copy(ctx: click.Context, /, src: str, dest: str, **options: Any) -> None:
     --source-* option the bytes stream through this machine in parts.
     """
     _run(ctx, "copy", lambda **kw: api.copy(src, dest, **kw), **options)
+
+
+def _stream_options(command: Any) -> Any:
+    """Add the options pipe and cat share."""
+    options = [
+        click.option(
+            "-w",
+            "--workers",
+            type=click.IntRange(1, 64),
+            default=4,
+            show_default=True,
+            help="Parts in flight (and in memory) at once.",
+        ),
+        click.option(
+            "--part-size",
+            default="8MiB",
+            callback=_size,
+            metavar="SIZE",
+            show_default=True,
+            help="Part size (at least 5MiB for pipe).",
+        ),
+        click.option(
+            "--endpoint-url", metavar="URL", help="S3 endpoint, for S3-compatible servers."
+        ),
+        click.option("--region", help="AWS region (default: the profile's, else us-east-1)."),
+        click.option("--profile", help="AWS profile from ~/.aws/config."),
+        click.option(
+            "--retries",
+            type=click.IntRange(0, 100),
+            default=4,
+            show_default=True,
+            help="Retries of a failed request.",
+        ),
+        click.option("-v", "--verbose", is_flag=True, help="Print a summary line on stderr."),
+        click.option("--debug", is_flag=True, help="Show tracebacks of internal errors."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _finish_stream(
+    ctx: click.Context, name: str, call: Callable[[], Report], *, verbose: bool, debug: bool
+) -> None:
+    """Run a stream command; one line on stderr for errors (and with -v, the summary)."""
+    try:
+        report = call()
+    except S3SyncError as exc:
+        click.echo(f"s3sync {name}: {exc}", err=True)
+        ctx.exit(exc.exit_code)
+    except BrokenPipeError:
+        raise
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"s3sync {name}: internal error: {exc!r} (--debug shows where)", err=True)
+        ctx.exit(ExitCode.PARTIAL)
+    for problem in report.errors:
+        click.echo(f"s3sync {name}: {problem.path}: {problem.message}", err=True)
+    if report.interrupted:
+        click.echo(f"s3sync {name}: interrupted; nothing was stored", err=True)
+    elif verbose:
+        click.echo(summary_line(report, name), err=True)
+    ctx.exit(report.exit_code)
+
+
+@main.command(
+    epilog="""\\b
+Examples:
+  tar czf - ./site | s3sync pipe s3://backups/site.tgz
+  pg_dump db | s3sync pipe --content-type application/sql s3://backups/db.sql
+
+"""
+    + EXIT_CODES
+)
+@click.argument("dest", metavar="s3://BUCKET/KEY")
+@_stream_options
+@click.option("--content-type", metavar="TYPE", help="Content-Type of the object.")
+@click.option("--metadata", multiple=True, metavar="KEY=VALUE", help="User metadata (repeatable).")
+@click.pass_context
+def pipe(
+    ctx: click.Context,
+    /,
+    dest: str,
+    content_type: str | None,
+    metadata: tuple[str, ...],
+    verbose: bool,
+    debug: bool,
+    **options: Any,
+) -> None:
+    """Store standard input, read to its end, as one object: a multipart upload with
+    parallel parts and bounded memory. On failure or Ctrl-C the upload is aborted and
+    nothing appears under the key.
+    """
+    pairs = {}
+    for item in metadata:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise _UsageProblem(f"--metadata '{item}' is not KEY=VALUE")
+        pairs[name] = value
+    cancel = threading.Event()
+    _on_signals(cancel)
+    _finish_stream(
+        ctx,
+        "pipe",
+        lambda: api.pipe(
+            dest,
+            sys.stdin.buffer,
+            content_type=content_type,
+            metadata=pairs,
+            cancel=cancel,
+            **options,
+        ),
+        verbose=verbose,
+        debug=debug,
+    )
+
+
+@main.command(
+    epilog="""\\b
+Examples:
+  s3sync cat s3://backups/site.tgz | tar xzf -
+  s3sync cat s3://bucket/big.log | grep ERROR
+
+"""
+    + EXIT_CODES
+)
+@click.argument("src", metavar="s3://BUCKET/KEY")
+@_stream_options
+@click.pass_context
+def cat(ctx: click.Context, /, src: str, verbose: bool, debug: bool, **options: Any) -> None:
+    """Write one object to standard output, in order, from parallel ranged GETs, with
+    bounded memory; its size, and its MD5 where the ETag allows, are checked.
+    """
+    out = sys.stdout.buffer
+    try:
+        _finish_stream(
+            ctx, "cat", lambda: api.cat(src, out, **options), verbose=verbose, debug=debug
+        )
+    except BrokenPipeError:  # the reader stopped early (| head): not our failure
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        ctx.exit(ExitCode.OK)

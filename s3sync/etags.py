@@ -31,6 +31,8 @@ def parts_of(etag: str) -> int:
 def candidate_part_sizes(size: int, parts: int, preferred: Iterable[int]) -> list[int]:
     """Return the part sizes, most likely first, that split *size* bytes into *parts* parts."""
     found: list[int] = []
+    if parts <= 0:
+        return found
     for part_size in (*preferred, *COMMON_PART_SIZES):
         fits = part_size > 0 and math.ceil(size / part_size) == parts
         if fits and part_size not in found:

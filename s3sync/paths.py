@@ -52,6 +52,15 @@ def parse_s3_url(url: str) -> Location:
     return Location(bucket, prefix + "/" if prefix else "")
 
 
+def parse_object_url(url: str) -> tuple[str, str]:
+    """Parse ``s3://BUCKET/KEY`` into bucket and key (kept exactly as written)."""
+    location = parse_s3_url(url)
+    key = url[len("s3://") :].partition("/")[2]
+    if not key or key.endswith("/"):
+        raise ConfigError(f"'{url}' names no object: write s3://BUCKET/KEY")
+    return location.bucket, key
+
+
 def key_problem(key: str) -> str | None:
     """Return why *key* cannot be stored in S3, or None when it can."""
     try:

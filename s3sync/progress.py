@@ -119,7 +119,7 @@ def action_record(outcome: Outcome) -> dict[str, Any]:
 
 
 def _moved(report: Report) -> tuple[str, int, int]:
-    if report.command == "restore":
+    if report.command in ("restore", "cat"):
         return "downloaded", report.downloaded, report.downloaded_bytes
     if report.command == "copy":
         return "copied", report.copied, report.copied_bytes

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import boto3
 import botocore.exceptions as bce
@@ -543,6 +543,71 @@ class S3Store:
 
         extra = {**info.headers, "Metadata": {**info.metadata, **extra_metadata}}
         return self._multipart(key, extra, ranges, part, on_retry)
+
+    def start_upload(self, key: str, extra: Mapping[str, Any], *, on_retry: OnRetry) -> str:
+        """Start a multipart upload of *key*; return its upload id."""
+        created = self._call(
+            f"multipart upload of '{key}'",
+            lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra),
+            on_retry,
+        )
+        return str(created["UploadId"])
+
+    def upload_part(
+        self, key: str, upload_id: str, number: int, body: bytes | bytearray, *, on_retry: OnRetry
+    ) -> str:
+        """Upload part *number* of an upload; return its ETag."""
+        answer = self._call(
+            f"multipart upload of '{key}', part {number}",
+            lambda: self.client.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=cast(bytes, body),  # botocore sends a bytearray as is: no copy
+            ),
+            on_retry,
+        )
+        return str(answer["ETag"])
+
+    def finish_upload(
+        self, key: str, upload_id: str, etags: Sequence[str], *, on_retry: OnRetry
+    ) -> str:
+        """Complete an upload from its parts' ETags, in order; return the object's ETag."""
+        parts = [{"PartNumber": n + 1, "ETag": etag} for n, etag in enumerate(etags)]
+        done = self._call(
+            f"multipart upload of '{key}'",
+            lambda: self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+            ),
+            on_retry,
+        )
+        return _quoted(str(done.get("ETag", "")))
+
+    def unfinished_uploads(self, key: str) -> list[str]:
+        """Return the ids of multipart uploads of exactly *key* that were never finished."""
+        answer = self._call(
+            "listing of multipart uploads",
+            lambda: self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=key),
+            None,
+        )
+        return [u["UploadId"] for u in answer.get("Uploads", ()) if u.get("Key") == key]
+
+    def put_bytes_as(
+        self, key: str, body: bytes | bytearray, extra: Mapping[str, Any], *, on_retry: OnRetry
+    ) -> str:
+        """Store *body* as *key* in one request with *extra* headers; return the ETag."""
+        answer = self._call(
+            f"upload of '{key}'",
+            lambda: self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=cast(bytes, body), **extra
+            ),
+            on_retry,
+        )
+        return _quoted(str(answer.get("ETag", "")))
 
     def get_range(self, key: str, first: int, last: int, *, on_retry: OnRetry) -> bytes:
         """Return bytes *first* to *last* (inclusive) of *key*."""

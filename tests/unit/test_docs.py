@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from s3sync.cli import push, restore
+from s3sync.cli import main, push, restore
 from s3sync.config import SCHEMA, parse, parse_size
 from s3sync.errors import ExitCode
 
@@ -46,6 +46,11 @@ def test_readme_documents_every_exit_code() -> None:
 
 def test_readme_documents_every_option() -> None:
     readme = (ROOT / "README.rst").read_text()
+    for command in main.commands.values():
+        for param in command.params:
+            for opt in getattr(param, "opts", []) + getattr(param, "secondary_opts", []):
+                if opt.startswith("--") and opt not in ("--help", "--version"):
+                    assert re.search(rf"{re.escape(opt)}(?![\w-])", readme), (command.name, opt)
     for param in (*push.params, *restore.params):
         for opt in getattr(param, "opts", []) + getattr(param, "secondary_opts", []):
             if opt.startswith("--") and opt != "--help":

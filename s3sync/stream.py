@@ -1,0 +1,231 @@
+"""Streams: ``pipe`` stores standard input as one object, ``cat`` writes an object out.
+
+Both work in parts on a few threads with a fixed number of parts in memory, whatever
+the stream's length. A pipe that fails or is interrupted aborts its multipart upload,
+so no object appears under the key and no parts stay behind.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, BinaryIO
+
+from s3sync.errors import ConfigError, Disposition, RemoteError, classify
+from s3sync.etags import MIB, EtagHasher, candidate_part_sizes, parts_of
+from s3sync.model import Download, Outcome, Reason, Report, Stat, Upload
+
+if TYPE_CHECKING:
+    from s3sync.remote import S3Store
+
+MIN_PART = 5 * MIB
+MAX_PARTS = 10_000
+
+
+def part_size_for(number: int, base: int) -> int:
+    """Return the size of part *number* (1-based) of a stream of unknown length.
+
+    The size doubles every 1,000 parts, so 10,000 parts hold over 1,000 times 1,023
+    base parts (8 TiB with 8 MiB parts): more than S3's 5 TiB object limit.
+    """
+    return base << ((number - 1) // 1000)
+
+
+def _read(source: BinaryIO, size: int) -> bytearray:
+    """Read *size* bytes, or fewer only at the end of the stream, into one buffer."""
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    got = 0
+    while got < size:
+        count = source.readinto(view[got:])  # type: ignore[attr-defined]
+        if not count:
+            break
+        got += count
+    view.release()
+    if got < size:
+        del buffer[got:]  # shrinks in place: no second copy of the part
+    return buffer
+
+
+def _failed(report: Report, outcome: Outcome) -> Report:
+    report.record(outcome)
+    if outcome.fatal:
+        report.fatal = outcome.error
+    return report
+
+
+def pipe(
+    store: S3Store,
+    key: str,
+    source: BinaryIO,
+    *,
+    part_size: int,
+    workers: int,
+    extra: Mapping[str, object],
+    cancel: threading.Event,
+    clock: Callable[[], float] = time.monotonic,
+) -> Report:
+    """Store everything read from *source* as *key*; return the report.
+
+    A stream shorter than one part goes up in one request; a longer one as a multipart
+    upload whose parts upload while the next is read, at most *workers* of them in
+    memory. Unfinished uploads of the same key (a pipe killed outright) are aborted first.
+    """
+    if part_size < MIN_PART:
+        raise ConfigError(f"--part-size must be at least 5MiB for a stream, not {part_size}")
+    started = clock()
+    report = Report(command="pipe")
+    retried: list[BaseException] = []
+    on_retry = retried.append
+    total = 0
+    try:
+        for leftover in store.unfinished_uploads(key):
+            store.abort(key, leftover)
+        chunk = _read(source, part_size_for(1, part_size))
+        if len(chunk) < part_size:
+            if cancel.is_set():
+                report.interrupted = True
+                return report
+            etag = store.put_bytes_as(key, chunk, extra, on_retry=on_retry)
+            total = len(chunk)
+        else:
+            etag, total = _pipe_parts(
+                store,
+                key,
+                source,
+                chunk,
+                part_size=part_size,
+                workers=workers,
+                extra=extra,
+                cancel=cancel,
+                on_retry=on_retry,
+            )
+    except KeyboardInterrupt:
+        report.interrupted = True
+        return report
+    except RemoteError as exc:
+        fatal = classify(exc) is Disposition.FATAL
+        action = Upload(key, "-", Stat(total, 0), Reason.NEW)
+        return _failed(report, Outcome(action, str(exc), len(retried), fatal=fatal))
+    except OSError as exc:
+        action = Upload(key, "-", Stat(total, 0), Reason.NEW)
+        return _failed(report, Outcome(action, f"cannot read the stream: {exc}", len(retried)))
+    report.record(
+        Outcome(Upload(key, "-", Stat(total, 0), Reason.NEW), None, len(retried), etag=etag)
+    )
+    report.duration = clock() - started
+    return report
+
+
+def _pipe_parts(
+    store: S3Store,
+    key: str,
+    source: BinaryIO,
+    first: bytearray,
+    *,
+    part_size: int,
+    workers: int,
+    extra: Mapping[str, object],
+    cancel: threading.Event,
+    on_retry: Callable[[BaseException], None],
+) -> tuple[str, int]:
+    upload_id = store.start_upload(key, extra, on_retry=on_retry)
+    slots = threading.Semaphore(workers)
+    futures: list[Future[str]] = []
+    total = 0
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="s3sync-pipe")
+    try:
+        chunk, number = first, 1
+        while chunk:
+            if cancel.is_set():
+                raise KeyboardInterrupt
+            if number > MAX_PARTS:
+                raise OSError("the stream is longer than S3's 10,000 parts can hold")
+            slots.acquire()  # at most *workers* parts in memory, read or in flight
+            failed = next((f for f in futures if f.done() and f.exception()), None)
+            if failed is not None:
+                failed.result()
+            future = pool.submit(
+                store.upload_part, key, upload_id, number, chunk, on_retry=on_retry
+            )
+            future.add_done_callback(lambda _f: slots.release())
+            futures.append(future)
+            total += len(chunk)
+            number += 1
+            chunk = _read(source, part_size_for(number, part_size))
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        etags = [f.result() for f in futures]
+        return store.finish_upload(key, upload_id, etags, on_retry=on_retry), total
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        pool.shutdown(wait=True)
+        store.abort(key, upload_id)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+def cat(
+    store: S3Store,
+    key: str,
+    out: BinaryIO,
+    *,
+    part_size: int,
+    workers: int,
+    clock: Callable[[], float] = time.monotonic,
+) -> Report:
+    """Write the object *key* to *out*, in order, from parallel ranged GETs; check it.
+
+    At most *workers* parts are in memory. The bytes written are counted against the
+    object's size and hashed against its ETag (single-part, or multipart when its part
+    size is known); a mismatch is a failure.
+    """
+    started = clock()
+    report = Report(command="cat")
+    retried: list[BaseException] = []
+    on_retry = retried.append
+    action = Download(key, "-", Stat(0, 0), Reason.NEW)
+    try:
+        info = store.head(key, on_retry=on_retry)
+        action = Download(key, "-", Stat(info.size, info.last_modified_ns, info.etag), Reason.NEW)
+        recorded = info.metadata.get("partsize", "")
+        preferred = [int(recorded)] if recorded.isdigit() else []
+        sizes = candidate_part_sizes(info.size, parts_of(info.etag), preferred)
+        hasher = EtagHasher(sizes)
+        ranges = [(o, min(o + part_size, info.size) - 1) for o in range(0, info.size, part_size)]
+        written = 0
+        with ThreadPoolExecutor(workers, thread_name_prefix="s3sync-cat") as pool:
+            window: collections.deque[Future[bytes]] = collections.deque()
+            pending = iter(ranges)
+            for first, last in pending:
+                window.append(pool.submit(store.get_range, key, first, last, on_retry=on_retry))
+                if len(window) >= workers:
+                    break
+            while window:
+                data = window.popleft().result()
+                nxt = next(pending, None)
+                if nxt is not None:
+                    window.append(pool.submit(store.get_range, key, *nxt, on_retry=on_retry))
+                hasher.update(data)
+                out.write(data)
+                written += len(data)
+        out.flush()
+    except RemoteError as exc:
+        fatal = classify(exc) is Disposition.FATAL or exc.status == 404
+        message = f"no object '{key}'" if exc.status == 404 else str(exc)
+        return _failed(report, Outcome(action, message, len(retried), fatal=fatal))
+    problem = None
+    if written != info.size:
+        problem = f"content check failed: {written} bytes written, the object has {info.size}"
+    elif parts_of(info.etag) == 0 and hasher.single() != info.etag:
+        problem = "content check failed: the MD5 of what was written is not the object's ETag"
+    elif sizes and not any(hasher.multipart(s) == info.etag for s in sizes):
+        problem = "content check failed: what was written does not match the object's ETag"
+    report.record(Outcome(action, problem, len(retried)))
+    report.duration = clock() - started
+    return report
