@@ -155,3 +155,37 @@ def test_cat_of_a_missing_object_is_fatal(server: Any, bucket: str) -> None:
 
     assert code == 3 and out == b""
     assert "no object 'nothing-here'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_tar_through_pipe_and_cat_round_trips_a_tree(
+    server: Any, bucket: str, tree: Any, tmp_path: Any
+) -> None:
+    src = tree({"a.txt": "a", "deep/b.bin": os.urandom(3 * MIB), "c/ü.txt": "unicode"})
+    dest = tmp_path / "unpacked"
+    dest.mkdir()
+    s3sync = f"{sys.executable} -m s3sync"
+    endpoint = f"--endpoint-url {server.endpoint}"
+    env = cli_env(server)
+
+    up = subprocess.run(
+        f"set -o pipefail; tar czf - -C {src} . | {s3sync} pipe s3://{bucket}/backup.tgz "
+        f"{endpoint}",
+        shell=True,
+        executable="/bin/bash",
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    down = subprocess.run(
+        f"set -o pipefail; {s3sync} cat s3://{bucket}/backup.tgz {endpoint} | tar xzf - -C {dest}",
+        shell=True,
+        executable="/bin/bash",
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+
+    assert up.returncode == 0, up.stderr
+    assert down.returncode == 0, down.stderr
+    for rel in ("a.txt", "deep/b.bin", "c/ü.txt"):
+        assert (dest / rel).read_bytes() == (src / rel).read_bytes()
