@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import random
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from s3sync import content_type, stream
@@ -19,7 +16,7 @@ from s3sync import push as push_case
 from s3sync import restore as restore_case
 from s3sync.config import parse_max_delete
 from s3sync.diff import Compare, DeleteLimit
-from s3sync.errors import ConfigError, S3SyncError, classify
+from s3sync.errors import ConfigError, S3SyncError
 from s3sync.lease import Lease
 from s3sync.model import Outcome, Report
 from s3sync.paths import Location, parse_object_url, parse_s3_url
@@ -30,8 +27,7 @@ from s3sync.progress import (
     Reporter,
     TeeReporter,
 )
-from s3sync.remote import S3Store, make_client
-from s3sync.retry import Retrier, RetryPolicy
+from s3sync.remote import Connection
 
 MIB = 1024 * 1024
 
@@ -438,39 +434,6 @@ def lock_file(path: str | None) -> Iterator[None]:
     else:
         with lockfile.hold(path):
             yield
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Connection:
-    """How to reach S3 and how hard to try: the options every command shares."""
-
-    endpoint_url: str | None = None
-    region: str | None = None
-    profile: str | None = None
-    retries: int = 4
-    workers: int = 16
-    multipart_threshold: int = 8 * MIB
-    part_size: int = 8 * MIB
-
-    def open(self, bucket: str) -> S3Store:
-        """Return a store for *bucket* on one client sized for the workers and their parts."""
-        part_workers = max(2, min(self.workers, 8))
-        client = make_client(
-            endpoint_url=self.endpoint_url,
-            region=self.region,
-            profile=self.profile,
-            connections=self.workers + part_workers + 2,
-        )
-        return S3Store(
-            client,
-            bucket,
-            retrier=Retrier(
-                RetryPolicy(attempts=self.retries + 1), classify, time.sleep, random.random
-            ),
-            multipart_threshold=self.multipart_threshold,
-            part_size=self.part_size,
-            part_workers=part_workers,
-        )
 
 
 def _push(

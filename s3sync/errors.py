@@ -57,6 +57,13 @@ class RemoteError(S3SyncError):
         self.status = status
 
 
+class NoSuchKey(S3SyncError, KeyError):
+    """The key is not in the bucket (a KeyError, as a dict would raise)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "no such key"
+
+
 class Disposition(enum.Enum):
     """What to do about a failed call."""
 

@@ -9,21 +9,23 @@ every attempt.
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar, cast
 
 import boto3
 import botocore.exceptions as bce
 from botocore.config import Config
 from botocore.parsers import ResponseParserError
 
-from s3sync.errors import ConfigError, RemoteError
+from s3sync.errors import ConfigError, RemoteError, classify
 from s3sync.etags import used_part_size
 from s3sync.model import ObjectInfo, Stat
-from s3sync.retry import Retrier
+from s3sync.retry import Retrier, RetryPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -609,6 +611,31 @@ class S3Store:
         )
         return _quoted(str(answer.get("ETag", "")))
 
+    def open_object(self, key: str, *, on_retry: OnRetry) -> tuple[ObjectInfo, BinaryIO]:
+        """Return what a GET tells of *key* and its body as a stream (close it when done)."""
+        answer = self._call(
+            f"download of '{key}'",
+            lambda: self.client.get_object(Bucket=self.bucket, Key=key),
+            on_retry,
+        )
+        return _info(answer), cast(BinaryIO, answer["Body"])
+
+    def presign(self, key: str, expires: int) -> str:
+        """Return a URL that GETs *key* without credentials for *expires* seconds."""
+        return str(
+            self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
+            )
+        )
+
+    def delete(self, key: str, *, on_retry: OnRetry) -> None:
+        """Delete *key* (no error when it is already gone)."""
+        self._call(
+            f"delete of '{key}'",
+            lambda: self.client.delete_object(Bucket=self.bucket, Key=key),
+            on_retry,
+        )
+
     def get_range(self, key: str, first: int, last: int, *, on_retry: OnRetry) -> bytes:
         """Return bytes *first* to *last* (inclusive) of *key*."""
 
@@ -686,3 +713,36 @@ def _info(answer: Any) -> ObjectInfo:
 def _quoted(etag: str) -> str:
     """Return *etag* in quotes, as listings give it (some servers drop them on copies)."""
     return etag if etag.startswith('"') or not etag else f'"{etag}"'
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connection:
+    """How to reach S3 and how hard to try: the options every command shares."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    retries: int = 4
+    workers: int = 16
+    multipart_threshold: int = 8 * 1024 * 1024
+    part_size: int = 8 * 1024 * 1024
+
+    def open(self, bucket: str) -> S3Store:
+        """Return a store for *bucket* on one client sized for the workers and their parts."""
+        part_workers = max(2, min(self.workers, 8))
+        client = make_client(
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            profile=self.profile,
+            connections=self.workers + part_workers + 2,
+        )
+        return S3Store(
+            client,
+            bucket,
+            retrier=Retrier(
+                RetryPolicy(attempts=self.retries + 1), classify, time.sleep, random.random
+            ),
+            multipart_threshold=self.multipart_threshold,
+            part_size=self.part_size,
+            part_workers=part_workers,
+        )
