@@ -29,6 +29,7 @@ from s3sync.filters import Filter
 from s3sync.model import Copy, Delete, Outcome, Reason, Report, Stat
 from s3sync.paths import Location
 from s3sync.remote import CopySource
+from s3sync.tally import Tally
 
 if TYPE_CHECKING:
     from s3sync.progress import Reporter
@@ -169,19 +170,11 @@ def run(
     Deletes of destination objects run last, only after a clean run no guard objects to
     (an empty source listing, ``max_delete``). Interruption as in push.
     """
-    cancel = cancel or threading.Event()
-    halt = threading.Event()
     started = clock()
     report = Report(command="copy", dry_run=options.dry_run, keep_actions=keep_actions)
+    tally = Tally(report, reporter, limit=options.limit, cancel=cancel)
     filters = Filter(options.filters)
     counts = {"source": 0, "dest": 0}
-
-    def stopping() -> bool:
-        return cancel.is_set() or halt.is_set()
-
-    def interrupted() -> None:
-        report.interrupted = True
-        cancel.set()
 
     def pair(relpath: str, from_source: Stat, in_dest: Stat) -> Copy | None:
         reason = copy_reason(
@@ -203,23 +196,11 @@ def run(
         )
 
     matcher: Matcher[Copy] = Matcher(pair)
-    transfers = 0
 
     def listing(store_: ObjectStore, prefix: str) -> Iterable[Page | engine.Retried]:
         return engine.counting_retries(
             lambda on_retry: store_.list_pages(prefix, on_retry=on_retry)
         )
-
-    def planned(action: Copy | None) -> Iterator[Copy]:
-        nonlocal transfers
-        if action is None:
-            return
-        if options.limit is not None and transfers >= options.limit:
-            report.limited += 1
-            return
-        transfers += 1
-        reporter.planned(action)
-        yield action
 
     def handle(side: int, item: object) -> Iterator[Copy]:
         if isinstance(item, engine.Retried):
@@ -231,33 +212,24 @@ def run(
                 continue
             if side == _SOURCE:
                 counts["source"] += 1
-                yield from planned(matcher.local(rel, stat))
+                yield from tally.planned(matcher.local(rel, stat))
             else:
                 counts["dest"] += 1
-                yield from planned(matcher.remote(rel, stat))
+                yield from tally.planned(matcher.remote(rel, stat))
 
     def finish() -> Iterator[Copy]:
         for rel, stat in sorted(matcher.local_leftovers()):
             origin = src.location.key(rel[len(src.keep) :])
-            yield from planned(Copy(dest.key(rel), origin, stat, Reason.NEW))
+            yield from tally.planned(Copy(dest.key(rel), origin, stat, Reason.NEW))
 
     def perform(action: Copy) -> Outcome | None:
-        if stopping():
+        if tally.stopping():
             return None
         if options.dry_run and action.reason is not Reason.UNVERIFIED:
             return Outcome(action, dry_run=True)
         return _perform_copy(
             action, source=source, dest=store, source_bucket=src.location.bucket, options=options
         )
-
-    def record(outcome: Outcome | None) -> None:
-        if outcome is None:
-            return
-        report.record(outcome)
-        reporter.done(outcome)
-        if outcome.fatal:
-            report.fatal = outcome.error
-            halt.set()
 
     try:
         engine.drive(
@@ -270,10 +242,10 @@ def run(
                 finish,
                 perform,
                 workers=options.workers,
-                cancel=stopping,
+                cancel=tally.stopping,
             ),
-            record,
-            interrupted,
+            tally.record,
+            tally.interrupted,
         )
     except engine.SourceFailed as exc:
         error = exc.error
@@ -281,11 +253,11 @@ def run(
             str(error) if isinstance(error, S3SyncError) else f"listing failed: {error!r}"
         )
     report.unchanged += matcher.unchanged
-    report.interrupted = report.interrupted or cancel.is_set()
+    tally.finish()
 
     if options.delete and not report.limited:
         deletes = [Delete(dest.key(rel)) for rel, _ in matcher.remote_leftovers()]
-        withheld = withheld_by_errors(report, halted=halt.is_set()) or delete_guard(
+        withheld = withheld_by_errors(report, halted=tally.halt.is_set()) or delete_guard(
             deletes=len(deletes),
             local_files=counts["source"],
             remote_objects=counts["dest"],
@@ -302,9 +274,9 @@ def run(
                 store,
                 dry_run=options.dry_run,
                 workers=options.workers,
-                record=record,
-                interrupted=interrupted,
-                stopping=stopping,
+                record=tally.record,
+                interrupted=tally.interrupted,
+                stopping=tally.stopping,
             )
     report.duration = clock() - started
     reporter.finish(report, "copy")

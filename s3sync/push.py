@@ -38,6 +38,7 @@ from s3sync.model import (
     mtime_to_text,
 )
 from s3sync.paths import Location, key_problem
+from s3sync.tally import Tally
 
 if TYPE_CHECKING:
     from s3sync.progress import Reporter
@@ -204,17 +205,7 @@ def run(
     caller reports. Without *keep_actions* the report counts outcomes without keeping
     them (flat memory on huge runs).
     """
-    cancel = cancel or threading.Event()
-    halt = halt or threading.Event()
     started = clock()
-
-    def stopping() -> bool:
-        return cancel.is_set() or halt.is_set()
-
-    def interrupted() -> None:
-        report.interrupted = True
-        cancel.set()
-
     report = Report(dry_run=options.dry_run, keep_actions=keep_actions)
     filters = Filter(options.filters)
     counts = {"local": 0, "remote": 0}
@@ -241,6 +232,15 @@ def run(
     )
     books = _Bookkeeper(index, dry_run=options.dry_run)
     report.remote = "index" if trusted else "listing"
+    tally = Tally(
+        report,
+        reporter,
+        limit=options.limit,
+        cancel=cancel,
+        halt=halt,
+        # the index before the reporter: whatever was reported done must survive a SIGKILL
+        on_done=lambda o: books.done(o, dest.relpath(o.action.key) or o.action.key),
+    )
 
     def verdict(local: Stat, remote: Stat) -> bool | None:
         if index is None or remote.etag is None:
@@ -257,7 +257,6 @@ def run(
         verdict=verdict,
     )
     matcher: Matcher[Upload] = Matcher(push_pair(dest.key, rule, books.unchanged))
-    transfers = 0
 
     def local_events() -> Iterable[walker.LocalEntry | Problem]:
         if root_stat is None:
@@ -276,17 +275,6 @@ def run(
             lambda on_retry: store.list_pages(dest.prefix, on_retry=on_retry)
         )
 
-    def planned(upload: Upload | None) -> Iterator[Upload]:
-        nonlocal transfers
-        if upload is None:
-            return
-        if options.limit is not None and transfers >= options.limit:
-            report.limited += 1
-            return
-        transfers += 1
-        reporter.planned(upload)
-        yield upload
-
     def handle(source: int, item: object) -> Iterator[Upload]:
         if isinstance(item, Problem):
             note(item)
@@ -299,37 +287,26 @@ def run(
                 note(Problem(relpath, problem, Severity.ERROR))
             else:
                 counts["local"] += 1
-                yield from planned(matcher.local(relpath, stat))
+                yield from tally.planned(matcher.local(relpath, stat))
         else:
             for key, listed in cast(Page, item):
                 rel = key if trusted else dest.relpath(key)
                 if rel is not None and filters.included(rel):
                     counts["remote"] += 1
-                    yield from planned(matcher.remote(rel, listed))
+                    yield from tally.planned(matcher.remote(rel, listed))
 
     def finish() -> Iterator[Upload]:
         for relpath, stat in matcher.local_leftovers():
-            yield from planned(Upload(dest.key(relpath), relpath, stat, Reason.NEW))
+            yield from tally.planned(Upload(dest.key(relpath), relpath, stat, Reason.NEW))
 
     def perform(action: Upload) -> Outcome | None:
-        if stopping():
+        if tally.stopping():
             return None
         if options.dry_run and action.reason is not Reason.UNVERIFIED:
             return Outcome(action, dry_run=True)
         return _perform_upload(
             action, root=src, store=store, content_type=content_type, options=options
         )
-
-    def record(outcome: Outcome | None) -> None:
-        if outcome is None:
-            return
-        report.record(outcome)
-        # the index first: whatever was reported done must survive a SIGKILL
-        books.done(outcome, dest.relpath(outcome.action.key) or outcome.action.key)
-        reporter.done(outcome)
-        if outcome.fatal:
-            report.fatal = outcome.error
-            halt.set()
 
     listed = False
     try:
@@ -340,24 +317,24 @@ def run(
                 finish,
                 perform,
                 workers=options.workers,
-                cancel=stopping,
+                cancel=tally.stopping,
             ),
-            record,
-            interrupted,
+            tally.record,
+            tally.interrupted,
         )
-        listed = not stopping()
+        listed = not tally.stopping()
     except engine.SourceFailed as exc:
         error = exc.error
         report.fatal = str(error) if isinstance(error, S3SyncError) else f"scan failed: {error!r}"
     report.unchanged += matcher.unchanged
-    report.interrupted = report.interrupted or cancel.is_set()
+    tally.finish()
     leftovers = matcher.remote_leftovers()
     if listed:
         books.remaining(leftovers)
 
     if options.delete and not report.limited:  # a run cut short by --limit deletes nothing
         deletes = [Delete(dest.key(rel)) for rel, _ in leftovers if not matcher.is_protected(rel)]
-        withheld = withheld_by_errors(report, halted=halt.is_set()) or delete_guard(
+        withheld = withheld_by_errors(report, halted=tally.halt.is_set()) or delete_guard(
             deletes=len(deletes),
             local_files=counts["local"],
             remote_objects=counts["remote"],
@@ -378,9 +355,9 @@ def run(
                 store,
                 dry_run=options.dry_run,
                 workers=options.workers,
-                record=record,
-                interrupted=interrupted,
-                stopping=stopping,
+                record=tally.record,
+                interrupted=tally.interrupted,
+                stopping=tally.stopping,
             )
     books.finish(
         complete=listed and report.fatal is None,

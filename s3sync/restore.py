@@ -36,6 +36,7 @@ from s3sync.model import (
     mtime_from_text,
 )
 from s3sync.paths import Location, unsafe_relpath
+from s3sync.tally import Tally
 
 if TYPE_CHECKING:
     from s3sync.progress import Reporter
@@ -177,19 +178,11 @@ def run(
     through a symlink. Local removals run last and only after a clean run that no guard
     objects to (an empty listing, ``max_delete``). Interruption as in push.
     """
-    cancel = cancel or threading.Event()
-    halt = halt or threading.Event()
     started = clock()
     report = Report(command="restore", dry_run=options.dry_run, keep_actions=keep_actions)
+    tally = Tally(report, reporter, limit=options.limit, cancel=cancel, halt=halt)
     filters = Filter(options.filters)
     counts = {"local": 0, "remote": 0}
-
-    def stopping() -> bool:
-        return cancel.is_set() or halt.is_set()
-
-    def interrupted() -> None:
-        report.interrupted = True
-        cancel.set()
 
     def note(problem: Problem) -> None:
         report.note(problem)
@@ -233,19 +226,6 @@ def run(
             lambda on_retry: store.list_pages(src.prefix, on_retry=on_retry)
         )
 
-    transfers = 0
-
-    def planned(action: Download | None) -> Iterator[Download]:
-        nonlocal transfers
-        if action is None:
-            return
-        if options.limit is not None and transfers >= options.limit:
-            report.limited += 1
-            return
-        transfers += 1
-        reporter.planned(action)
-        yield action
-
     def remote_entry(key: str, stat: Stat) -> Iterator[Download]:
         relpath = key[len(src.prefix) :]
         if not relpath or relpath.endswith("/"):
@@ -268,7 +248,7 @@ def run(
                 )
                 return
         counts["remote"] += 1
-        yield from planned(matcher.remote(relpath, stat))
+        yield from tally.planned(matcher.remote(relpath, stat))
 
     def handle(source: int, item: object) -> Iterator[Download]:
         if isinstance(item, Problem):
@@ -282,30 +262,21 @@ def run(
                     tree.remove(relpath)  # left by a killed run, never a real name
                 return
             counts["local"] += 1
-            yield from planned(matcher.local(relpath, stat))
+            yield from tally.planned(matcher.local(relpath, stat))
         else:
             for key, stat in cast(Page, item):
                 yield from remote_entry(key, stat)
 
     def finish() -> Iterator[Download]:
         for relpath, stat in matcher.remote_leftovers():
-            yield from planned(Download(src.key(relpath), relpath, stat, Reason.NEW))
+            yield from tally.planned(Download(src.key(relpath), relpath, stat, Reason.NEW))
 
     def perform(action: Download) -> Outcome | None:
-        if stopping():
+        if tally.stopping():
             return None
         if options.dry_run and action.reason is not Reason.UNVERIFIED:
             return Outcome(action, dry_run=True)
         return _perform_download(action, store=store, tree=tree, options=options)
-
-    def record(outcome: Outcome | None) -> None:
-        if outcome is None:
-            return
-        report.record(outcome)
-        reporter.done(outcome)
-        if outcome.fatal:
-            report.fatal = outcome.error
-            halt.set()
 
     try:
         engine.drive(
@@ -315,20 +286,20 @@ def run(
                 finish,
                 perform,
                 workers=options.workers,
-                cancel=stopping,
+                cancel=tally.stopping,
             ),
-            record,
-            interrupted,
+            tally.record,
+            tally.interrupted,
         )
     except engine.SourceFailed as exc:
         error = exc.error
         report.fatal = str(error) if isinstance(error, S3SyncError) else f"scan failed: {error!r}"
     report.unchanged += matcher.unchanged
-    report.interrupted = report.interrupted or cancel.is_set()
+    tally.finish()
 
     if options.delete and not report.limited:  # a run cut short by --limit removes nothing
         removals = [RemoveLocal(rel) for rel, _ in sorted(matcher.local_leftovers())]
-        withheld = withheld_by_errors(report, halted=halt.is_set()) or delete_guard(
+        withheld = withheld_by_errors(report, halted=tally.halt.is_set()) or delete_guard(
             deletes=len(removals),
             local_files=counts["remote"],  # the "source" of a restore is the bucket
             remote_objects=counts["local"],
@@ -341,7 +312,7 @@ def run(
             report.withheld_reason = withheld if report.withheld_deletes else None
         else:
             for removal in removals:
-                reporter.planned(removal)
+                reporter.planned(removal)  # never limited: --limit runs remove nothing
 
             def remove(action: RemoveLocal) -> Outcome:
                 if options.dry_run:
@@ -349,7 +320,9 @@ def run(
                 return _perform_remove(action, tree=tree)
 
             engine.drive(
-                engine.apply(removals, remove, workers=0, cancel=stopping), record, interrupted
+                engine.apply(removals, remove, workers=0, cancel=tally.stopping),
+                tally.record,
+                tally.interrupted,
             )
             if not options.dry_run:
                 tree.prune(r.path for r in removals)

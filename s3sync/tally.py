@@ -1,0 +1,76 @@
+"""The reporting thread's side of a run: the report, the reporter, --limit, the stop flags."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, TypeVar
+
+from s3sync.model import Action, Outcome, Report
+
+if TYPE_CHECKING:
+    from s3sync.progress import Reporter
+
+A = TypeVar("A", bound=Action)
+
+
+class Tally:
+    """Counts and tells everything one run plans and does; use from the main thread only.
+
+    *cancel* is the user's interrupt (a signal handler may set it); *halt* stops the run
+    for a fatal error. ``limit`` caps how many transfers are planned.
+    """
+
+    def __init__(
+        self,
+        report: Report,
+        reporter: Reporter,
+        *,
+        limit: int | None = None,
+        cancel: threading.Event | None = None,
+        halt: threading.Event | None = None,
+        on_done: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self.report = report
+        self.reporter = reporter
+        self.cancel = cancel or threading.Event()
+        self.halt = halt or threading.Event()
+        self._limit = limit
+        self._planned = 0
+        self._on_done = on_done
+
+    def stopping(self) -> bool:
+        """Return True once the run must take no new work."""
+        return self.cancel.is_set() or self.halt.is_set()
+
+    def interrupted(self) -> None:
+        """Record a Ctrl-C that reached the main thread and stop taking work."""
+        self.report.interrupted = True
+        self.cancel.set()
+
+    def planned(self, action: A | None) -> Iterator[A]:
+        """Yield *action* to be performed, unless it is None or --limit was reached."""
+        if action is None:
+            return
+        if self._limit is not None and self._planned >= self._limit:
+            self.report.limited += 1
+            return
+        self._planned += 1
+        self.reporter.planned(action)
+        yield action
+
+    def record(self, outcome: Outcome | None) -> None:
+        """Count *outcome* (None: skipped because the run was stopping) and tell it."""
+        if outcome is None:
+            return
+        self.report.record(outcome)
+        if self._on_done is not None:  # before telling: what is told done must be kept
+            self._on_done(outcome)
+        self.reporter.done(outcome)
+        if outcome.fatal:
+            self.report.fatal = outcome.error
+            self.halt.set()
+
+    def finish(self) -> None:
+        """Mark an interrupted run and tell the summary."""
+        self.report.interrupted = self.report.interrupted or self.cancel.is_set()
