@@ -24,7 +24,7 @@ from s3sync.diff import (
     same_etag,
     withheld_by_errors,
 )
-from s3sync.errors import Disposition, RemoteError, S3SyncError, classify
+from s3sync.errors import Disposition, RemoteError, classify
 from s3sync.filters import Filter
 from s3sync.model import Copy, Delete, Outcome, Reason, Report, Stat
 from s3sync.paths import Location
@@ -231,27 +231,16 @@ def run(
             action, source=source, dest=store, source_bucket=src.location.bucket, options=options
         )
 
-    try:
-        engine.drive(
-            engine.stream(
-                [
-                    lambda: listing(source, src.location.prefix),
-                    lambda: listing(store, dest.prefix),
-                ],
-                handle,
-                finish,
-                perform,
-                workers=options.workers,
-                cancel=tally.stopping,
-            ),
-            tally.record,
-            tally.interrupted,
-        )
-    except engine.SourceFailed as exc:
-        error = exc.error
-        report.fatal = (
-            str(error) if isinstance(error, S3SyncError) else f"listing failed: {error!r}"
-        )
+    tally.stream(
+        [
+            lambda: listing(source, src.location.prefix),
+            lambda: listing(store, dest.prefix),
+        ],
+        handle,
+        finish,
+        perform,
+        workers=options.workers,
+    )
     report.unchanged += matcher.unchanged
     tally.finish()
 

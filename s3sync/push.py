@@ -21,7 +21,7 @@ from s3sync.diff import (
     push_rule,
     withheld_by_errors,
 )
-from s3sync.errors import Disposition, RemoteError, S3SyncError, SourceError, classify
+from s3sync.errors import Disposition, RemoteError, SourceError, classify
 from s3sync.etags import cached_verdict, used_part_size
 from s3sync.filters import Filter
 from s3sync.hashing import content_matches
@@ -308,24 +308,13 @@ def run(
             action, root=src, store=store, content_type=content_type, options=options
         )
 
-    listed = False
-    try:
-        engine.drive(
-            engine.stream(
-                [local_events, remote_events],
-                handle,
-                finish,
-                perform,
-                workers=options.workers,
-                cancel=tally.stopping,
-            ),
-            tally.record,
-            tally.interrupted,
-        )
-        listed = not tally.stopping()
-    except engine.SourceFailed as exc:
-        error = exc.error
-        report.fatal = str(error) if isinstance(error, S3SyncError) else f"scan failed: {error!r}"
+    listed = tally.stream(
+        [local_events, remote_events],
+        handle,
+        finish,
+        perform,
+        workers=options.workers,
+    )
     report.unchanged += matcher.unchanged
     tally.finish()
     leftovers = matcher.remote_leftovers()

@@ -278,22 +278,13 @@ def run(
             return Outcome(action, dry_run=True)
         return _perform_download(action, store=store, tree=tree, options=options)
 
-    try:
-        engine.drive(
-            engine.stream(
-                [local_events, remote_events],
-                handle,
-                finish,
-                perform,
-                workers=options.workers,
-                cancel=tally.stopping,
-            ),
-            tally.record,
-            tally.interrupted,
-        )
-    except engine.SourceFailed as exc:
-        error = exc.error
-        report.fatal = str(error) if isinstance(error, S3SyncError) else f"scan failed: {error!r}"
+    tally.stream(
+        [local_events, remote_events],
+        handle,
+        finish,
+        perform,
+        workers=options.workers,
+    )
     report.unchanged += matcher.unchanged
     tally.finish()
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
+from s3sync import engine
+from s3sync.errors import S3SyncError
 from s3sync.model import Action, Outcome, Report
 
 if TYPE_CHECKING:
@@ -70,6 +72,36 @@ class Tally:
         if outcome.fatal:
             self.report.fatal = outcome.error
             self.halt.set()
+
+    def stream(
+        self,
+        sources: Sequence[Callable[[], Iterable[object]]],
+        handle: Callable[[int, object], Iterable[A]],
+        finish: Callable[[], Iterable[A]],
+        perform: Callable[[A], Outcome | None],
+        *,
+        workers: int,
+    ) -> bool:
+        """Run the scans and their actions through the engine, recording every outcome.
+
+        Return True when the scans got to their end; a scan that failed makes the run
+        fatal (its message in ``report.fatal``) and returns False.
+        """
+        try:
+            engine.drive(
+                engine.stream(
+                    sources, handle, finish, perform, workers=workers, cancel=self.stopping
+                ),
+                self.record,
+                self.interrupted,
+            )
+        except engine.SourceFailed as exc:
+            error = exc.error
+            self.report.fatal = (
+                str(error) if isinstance(error, S3SyncError) else f"scan failed: {error!r}"
+            )
+            return False
+        return not self.stopping()
 
     def finish(self) -> None:
         """Mark an interrupted run and tell the summary."""
