@@ -442,6 +442,9 @@ def _finish_stream(
         ctx.exit(exc.exit_code)
     except BrokenPipeError:
         raise
+    except KeyboardInterrupt:
+        click.echo(f"s3sync {name}: interrupted", err=True)
+        ctx.exit(ExitCode.INTERRUPTED)
     except Exception as exc:
         if debug:
             traceback.print_exc()

@@ -99,6 +99,7 @@ class FaultProxy:
                     self.wfile.flush()
                     proxy.stalled.set()
                     proxy._closing.wait()
+                    self.close_connection = True  # the client sees the body cut short
                     return
                 self.wfile.write(data)
 

@@ -189,3 +189,36 @@ def test_tar_through_pipe_and_cat_round_trips_a_tree(
     assert down.returncode == 0, down.stderr
     for rel in ("a.txt", "deep/b.bin", "c/ü.txt"):
         assert (dest / rel).read_bytes() == (src / rel).read_bytes()
+
+
+def test_cat_interrupted_exits_130(server: Any, s3: Any, bucket: str) -> None:
+    from tests.integration.proxy import Stall, fault_proxy
+
+    s3.put_object(Bucket=bucket, Key="big", Body=os.urandom(12 * MIB))
+
+    def stall_second_range(method: str, path: str, n: int) -> Stall | None:
+        return Stall(after=1024) if method == "GET" and n >= 2 else None  # HEAD, 1st GET pass
+
+    with fault_proxy(server.endpoint, stall_second_range) as proxy:
+        argv = [
+            sys.executable,
+            "-m",
+            "s3sync",
+            "cat",
+            "--part-size",
+            "5MiB",
+            "-w",
+            "1",
+            f"s3://{bucket}/big",
+            "--endpoint-url",
+            proxy.endpoint,
+        ]
+        child = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cli_env(server)
+        )
+        assert proxy.stalled.wait(timeout=60)
+        child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)  # the proxy is gone: the stalled read ends
+
+    assert child.returncode == 130, err
+    assert b"interrupted" in err
