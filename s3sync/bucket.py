@@ -158,7 +158,7 @@ def _put(store: S3Store, key: str, data: Data, value: Object | None) -> None:
     if isinstance(data, str):
         data = data.encode("utf-8")
     if isinstance(data, bytes):
-        store.put_bytes_as(key, data, extra, on_retry=_no_retry_count)
+        store.put_bytes(key, data, extra=extra, on_retry=_no_retry_count)
         return
     report = stream.pipe(
         store,

@@ -222,14 +222,12 @@ def run(
             origin = src.location.key(rel[len(src.keep) :])
             yield from tally.planned(Copy(dest.key(rel), origin, stat, Reason.NEW))
 
-    def perform(action: Copy) -> Outcome | None:
-        if tally.stopping():
-            return None
-        if options.dry_run and action.reason is not Reason.UNVERIFIED:
-            return Outcome(action, dry_run=True)
+    def transfer(action: Copy) -> Outcome:
         return _perform_copy(
             action, source=source, dest=store, source_bucket=src.location.bucket, options=options
         )
+
+    perform = tally.gate(transfer, dry_run=options.dry_run)
 
     tally.stream(
         [

@@ -299,14 +299,12 @@ def run(
         for relpath, stat in matcher.local_leftovers():
             yield from tally.planned(Upload(dest.key(relpath), relpath, stat, Reason.NEW))
 
-    def perform(action: Upload) -> Outcome | None:
-        if tally.stopping():
-            return None
-        if options.dry_run and action.reason is not Reason.UNVERIFIED:
-            return Outcome(action, dry_run=True)
+    def transfer(action: Upload) -> Outcome:
         return _perform_upload(
             action, root=src, store=store, content_type=content_type, options=options
         )
+
+    perform = tally.gate(transfer, dry_run=options.dry_run)
 
     listed = tally.stream(
         [local_events, remote_events],

@@ -68,9 +68,17 @@ class ObjectStore(Protocol):
         ...
 
     def put_bytes(
-        self, key: str, body: bytes, *, if_none_match: bool = False, if_match: str | None = None
+        self,
+        key: str,
+        body: bytes | bytearray,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        on_retry: OnRetry | None = None,
     ) -> str | None:
-        """Store *body* as *key*, conditionally; return the ETag, or None if refused (412)."""
+        """Store *body* as *key* in one request; return the ETag, or None if a condition
+        refused it (412)."""
         ...
 
     def head(self, key: str, *, on_retry: OnRetry) -> ObjectInfo:
@@ -299,28 +307,43 @@ class S3Store:
         return self._call(f"upload of '{key}'", put, on_retry)
 
     def put_bytes(
-        self, key: str, body: bytes, *, if_none_match: bool = False, if_match: str | None = None
+        self,
+        key: str,
+        body: bytes | bytearray,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        on_retry: OnRetry | None = None,
     ) -> str | None:
-        """Store *body* as *key*, conditionally; return the ETag, or None if refused (412)."""
-        extra: dict[str, Any] = {}
+        """Store *body* as *key* in one request, with *extra* headers and, when asked,
+        only if absent or only if its ETag is *if_match*; return the new ETag, or None
+        when a condition refused the write (412)."""
+        kwargs: dict[str, Any] = dict(extra or {})
         if if_none_match:
-            extra["IfNoneMatch"] = "*"
+            kwargs["IfNoneMatch"] = "*"
         if if_match is not None:
-            extra["IfMatch"] = if_match
+            kwargs["IfMatch"] = if_match
         try:
             answer = self._call(
-                f"write of '{key}'",
-                lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra),
-                None,
+                f"upload of '{key}'",
+                lambda: self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=cast(bytes, body),  # botocore sends a bytearray as is: no copy
+                    **kwargs,
+                ),
+                on_retry,
             )
         except RemoteError as exc:
-            if exc.status == 412 or exc.code in (
+            refused = exc.status == 412 or exc.code in (
                 "PreconditionFailed",
                 "ConditionalRequestConflict",
-            ):
+            )
+            if refused and (if_none_match or if_match is not None):
                 return None
             raise
-        return answer.get("ETag", "")
+        return _quoted(str(answer.get("ETag", "")))
 
     def head(self, key: str, *, on_retry: OnRetry) -> ObjectInfo:
         """Return what a HEAD request tells of *key*."""
@@ -597,19 +620,6 @@ class S3Store:
             None,
         )
         return [u["UploadId"] for u in answer.get("Uploads", ()) if u.get("Key") == key]
-
-    def put_bytes_as(
-        self, key: str, body: bytes | bytearray, extra: Mapping[str, Any], *, on_retry: OnRetry
-    ) -> str:
-        """Store *body* as *key* in one request with *extra* headers; return the ETag."""
-        answer = self._call(
-            f"upload of '{key}'",
-            lambda: self.client.put_object(
-                Bucket=self.bucket, Key=key, Body=cast(bytes, body), **extra
-            ),
-            on_retry,
-        )
-        return _quoted(str(answer.get("ETag", "")))
 
     def open_object(self, key: str, *, on_retry: OnRetry) -> tuple[ObjectInfo, BinaryIO]:
         """Return what a GET tells of *key* and its body as a stream (close it when done)."""

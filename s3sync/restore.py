@@ -271,12 +271,10 @@ def run(
         for relpath, stat in matcher.remote_leftovers():
             yield from tally.planned(Download(src.key(relpath), relpath, stat, Reason.NEW))
 
-    def perform(action: Download) -> Outcome | None:
-        if tally.stopping():
-            return None
-        if options.dry_run and action.reason is not Reason.UNVERIFIED:
-            return Outcome(action, dry_run=True)
+    def transfer(action: Download) -> Outcome:
         return _perform_download(action, store=store, tree=tree, options=options)
+
+    perform = tally.gate(transfer, dry_run=options.dry_run)
 
     tally.stream(
         [local_events, remote_events],

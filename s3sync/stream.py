@@ -89,7 +89,7 @@ def pipe(
             if cancel.is_set():
                 report.interrupted = True
                 return report
-            etag = store.put_bytes_as(key, chunk, extra, on_retry=on_retry)
+            etag = store.put_bytes(key, chunk, extra=extra, on_retry=on_retry) or ""
             total = len(chunk)
         else:
             etag, total = _pipe_parts(

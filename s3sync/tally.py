@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from s3sync import engine
 from s3sync.errors import S3SyncError
-from s3sync.model import Action, Outcome, Report
+from s3sync.model import Action, Outcome, Reason, Report
 
 if TYPE_CHECKING:
     from s3sync.progress import Reporter
@@ -60,6 +60,25 @@ class Tally:
         self._planned += 1
         self.reporter.planned(action)
         yield action
+
+    def gate(
+        self, perform: Callable[[A], Outcome], *, dry_run: bool
+    ) -> Callable[[A], Outcome | None]:
+        """Return *perform* behind the one dry-run gate of a run.
+
+        Once the run is stopping nothing new starts (None). In a dry run an action is
+        answered without I/O, except an UNVERIFIED one: its read-only check must run to
+        know whether it would transfer, and *perform* honours the dry run after it.
+        """
+
+        def gated(action: A) -> Outcome | None:
+            if self.stopping():
+                return None
+            if dry_run and action.reason is not Reason.UNVERIFIED:
+                return Outcome(action, dry_run=True)
+            return perform(action)
+
+        return gated
 
     def record(self, outcome: Outcome | None) -> None:
         """Count *outcome* (None: skipped because the run was stopping) and tell it."""

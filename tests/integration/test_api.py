@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
@@ -176,4 +175,4 @@ def test_push_from_python_reports_what_the_cli_reports(
         (r["key"].split("/", 1)[1], r["reason"]) for r in run.json_lines() if r["type"] != "summary"
     }
     assert python_actions == cli_actions
-    assert io.BytesIO(s3.get_object(Bucket=bucket, Key="one/a.html")["Body"].read()).read() == b"a"
+    assert s3.get_object(Bucket=bucket, Key="one/a.html")["Body"].read() == b"a"
