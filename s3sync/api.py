@@ -55,6 +55,7 @@ def push(
     region: str | None = None,
     profile: str | None = None,
     retries: int = 4,
+    timeout: float = 60.0,
     multipart_threshold: int = 8 * MIB,
     part_size: int = 8 * MIB,
     progress: Callable[[Outcome], None] | None = None,
@@ -108,6 +109,7 @@ def push(
         region=region,
         profile=profile,
         retries=retries,
+        timeout=timeout,
         workers=workers,
         multipart_threshold=multipart_threshold,
         part_size=part_size,
@@ -145,6 +147,7 @@ def restore(
     region: str | None = None,
     profile: str | None = None,
     retries: int = 4,
+    timeout: float = 60.0,
     lock: str | None = None,
     allow_empty_source: bool = False,
     max_delete: int | str | None = None,
@@ -181,6 +184,7 @@ def restore(
         region=region,
         profile=profile,
         retries=retries,
+        timeout=timeout,
         workers=workers,
     )
 
@@ -226,6 +230,7 @@ def copy(
     source_region: str | None = None,
     source_profile: str | None = None,
     retries: int = 4,
+    timeout: float = 60.0,
     multipart_threshold: int = 8 * MIB,
     part_size: int = 8 * MIB,
     lock: str | None = None,
@@ -270,6 +275,7 @@ def copy(
         region=region,
         profile=profile,
         retries=retries,
+        timeout=timeout,
         workers=workers,
         multipart_threshold=multipart_threshold,
         part_size=part_size,
@@ -316,6 +322,7 @@ def pipe(
     region: str | None = None,
     profile: str | None = None,
     retries: int = 4,
+    timeout: float = 60.0,
     cancel: threading.Event | None = None,
 ) -> Report:
     """Store everything read from the binary stream *source* as ``s3://BUCKET/KEY`` *dest*.
@@ -333,6 +340,7 @@ def pipe(
         region=region,
         profile=profile,
         retries=retries,
+        timeout=timeout,
         workers=workers,
         part_size=part_size,
     )
@@ -361,6 +369,7 @@ def cat(
     region: str | None = None,
     profile: str | None = None,
     retries: int = 4,
+    timeout: float = 60.0,
 ) -> Report:
     """Write the object ``s3://BUCKET/KEY`` *src* to the binary stream *out*, checked."""
     bucket, key = parse_object_url(src)
@@ -369,6 +378,7 @@ def cat(
         region=region,
         profile=profile,
         retries=retries,
+        timeout=timeout,
         workers=workers,
         part_size=part_size,
     )

@@ -188,6 +188,7 @@ class Bucket(MutableMapping[str, Object]):
         region: str | None = None,
         profile: str | None = None,
         retries: int = 4,
+        timeout: float = 60.0,
         part_size: int = 8 * 1024 * 1024,
     ) -> None:
         self.location: Location = parse_s3_url(url)
@@ -196,6 +197,7 @@ class Bucket(MutableMapping[str, Object]):
             region=region,
             profile=profile,
             retries=retries,
+            timeout=timeout,
             workers=4,
             part_size=part_size,
             multipart_threshold=part_size,

@@ -117,6 +117,32 @@ Examples:
 )
 
 
+def _connection_options() -> list[Callable[[Any], Any]]:
+    """Return the options that say where S3 is and how hard to try, for every command."""
+    return [
+        click.option(
+            "--endpoint-url", metavar="URL", help="S3 endpoint, for S3-compatible servers."
+        ),
+        click.option("--region", help="AWS region (default: the profile's, else us-east-1)."),
+        click.option("--profile", help="AWS profile from ~/.aws/config."),
+        click.option(
+            "--retries",
+            type=click.IntRange(0, 100),
+            default=4,
+            show_default=True,
+            help="Retries of a failed request (throttling, 5xx, timeouts, resets).",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(0.1, 3600),
+            default=60.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="How long a request may wait for the server before it is retried.",
+        ),
+    ]
+
+
 def _common(command: Any) -> Any:
     """Add the options every command shares, outermost last."""
     options = [
@@ -151,18 +177,7 @@ def _common(command: Any) -> Any:
             metavar="PATTERN",
             help="Exclude paths matching PATTERN (repeatable; first match wins).",
         ),
-        click.option(
-            "--endpoint-url", metavar="URL", help="S3 endpoint, for S3-compatible servers."
-        ),
-        click.option("--region", help="AWS region (default: the profile's, else us-east-1)."),
-        click.option("--profile", help="AWS profile from ~/.aws/config."),
-        click.option(
-            "--retries",
-            type=click.IntRange(0, 100),
-            default=4,
-            show_default=True,
-            help="Retries of a failed request (throttling, 5xx, timeouts, resets).",
-        ),
+        *_connection_options(),
         click.option(
             "--compare",
             type=click.Choice(["mtime", "checksum", "size"]),
@@ -411,18 +426,7 @@ def _stream_options(command: Any) -> Any:
             show_default=True,
             help="Part size (at least 5MiB for pipe).",
         ),
-        click.option(
-            "--endpoint-url", metavar="URL", help="S3 endpoint, for S3-compatible servers."
-        ),
-        click.option("--region", help="AWS region (default: the profile's, else us-east-1)."),
-        click.option("--profile", help="AWS profile from ~/.aws/config."),
-        click.option(
-            "--retries",
-            type=click.IntRange(0, 100),
-            default=4,
-            show_default=True,
-            help="Retries of a failed request.",
-        ),
+        *_connection_options(),
         click.option("-v", "--verbose", is_flag=True, help="Print a summary line on stderr."),
         click.option("--debug", is_flag=True, help="Show tracebacks of internal errors."),
     ]

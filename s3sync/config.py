@@ -24,6 +24,7 @@ SCHEMA: Mapping[str, tuple[type, ...]] = {
     "region": (str,),
     "profile": (str,),
     "retries": (int,),
+    "timeout": (int, float),
     "multipart_threshold": (int, str),
     "part_size": (int, str),
     "json": (bool,),

@@ -103,6 +103,7 @@ _FATAL_CODES = frozenset(
         "PermanentRedirect",
         "InvalidBucketName",
         "NotS3",
+        "BadRequest",
     }
 )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 MIB = 1024 * 1024
 MAX_PARTS = 10_000
@@ -82,9 +82,22 @@ class _PartHasher:
                 self.filled = 0
 
     def etag(self) -> str:
-        digests = self.digests + ([self.current.digest()] if self.filled else [])
-        combined = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
-        return f'"{combined}-{len(digests)}"'
+        return _combined(self.digests + ([self.current.digest()] if self.filled else []))
+
+
+def _combined(digests: Sequence[bytes]) -> str:
+    combined = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
+    return f'"{combined}-{len(digests)}"'
+
+
+def multipart_etag(part_etags: Sequence[str]) -> str | None:
+    """Return the ETag S3 gives the object completed from parts with *part_etags* (the
+    MD5s UploadPart answered), or None when one of them is not an MD5."""
+    try:
+        digests = [bytes.fromhex(e.strip('"')) for e in part_etags]
+    except ValueError:
+        return None
+    return _combined(digests) if all(len(d) == 16 for d in digests) else None
 
 
 def same_content(remote_etag: str, hasher: EtagHasher, part_sizes: Iterable[int]) -> bool:

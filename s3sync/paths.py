@@ -82,14 +82,16 @@ def unsafe_relpath(relpath: str) -> str | None:
     """Return why *relpath* (from a key) must not be written under a local root, or None.
 
     Refused: absolute paths, empty, ``.`` and ``..`` segments, backslashes (another
-    system's separator), NUL and other control characters, segments over 255 bytes.
+    system's separator), NUL (no file name can hold it), segments over 255 bytes. Other
+    control characters, a newline among them, are legal in a name and pushed as they
+    are, so they come back (output escapes them).
     """
     if relpath.startswith("/"):
         return "absolute path"
     if "\\" in relpath:
         return "backslash in the name"
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in relpath):
-        return "control character in the name"
+    if "\0" in relpath:
+        return "NUL character in the name"
     for segment in relpath.split("/"):
         if segment in ("", ".", ".."):
             return f"'{segment or '(empty)'}' path segment"

@@ -126,6 +126,22 @@ def _moved(report: Report) -> tuple[str, int, int]:
     return "uploaded", report.uploaded, report.uploaded_bytes
 
 
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)} | {
+    ord("\n"): "\\n",
+    ord("\t"): "\\t",
+    ord("\r"): "\\r",
+}
+
+
+def shown(name: str) -> str:
+    """Return *name* fit for a terminal or a log line: control characters (a newline, an
+    escape sequence) escaped, and bytes that are not UTF-8 as ``\\xNN``."""
+    if name.isprintable():
+        return name
+    escaped = name.translate(_CONTROLS)
+    return escaped.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def action_line(outcome: Outcome) -> str:
     """Return the ``-v`` line for *outcome*: verb, key, reason and size."""
     action = outcome.action
@@ -133,7 +149,7 @@ def action_line(outcome: Outcome) -> str:
     size = ""
     if isinstance(action, (Upload, Download, Copy)):
         size = f" ({human_bytes(action.stat.size)})"
-    return f"{verb} {action.key} [{action.reason.value}]{size}"
+    return f"{verb} {shown(action.key)} [{action.reason.value}]{size}"
 
 
 def summary_record(report: Report) -> dict[str, Any]:
@@ -237,7 +253,7 @@ class ConsoleReporter:
         if self.as_json:
             self._json(action_record(outcome))
         if not outcome.ok:
-            self._say(f"error: {action.key}: {outcome.error}", self.err)
+            self._say(f"error: {shown(action.key)}: {outcome.error}", self.err)
         elif self.verbosity > 0 and not self.as_json and not outcome.unchanged:
             self._say(action_line(outcome), self._text)
         if self._bar is not None:
@@ -256,9 +272,9 @@ class ConsoleReporter:
                 {"type": problem.severity.value, "path": problem.path, "message": problem.message}
             )
         if problem.severity is Severity.ERROR:
-            self._say(f"error: {problem.path}: {problem.message}", self.err)
+            self._say(f"error: {shown(problem.path)}: {problem.message}", self.err)
         elif self.verbosity > 0:
-            self._say(f"warning: {problem.path}: {problem.message}", self.err)
+            self._say(f"warning: {shown(problem.path)}: {problem.message}", self.err)
 
     def finish(self, report: Report, command: str) -> None:
         if self._bar is not None:
@@ -294,7 +310,7 @@ class LogFileReporter(NullReporter):
         )
 
     def problem(self, problem: Problem) -> None:
-        self._line(f"{problem.severity.value}: {problem.path}: {problem.message}")
+        self._line(f"{problem.severity.value}: {shown(problem.path)}: {problem.message}")
 
     def fail(self, message: str) -> None:
         """Log an error that ended the run before it started, and close the log."""

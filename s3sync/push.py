@@ -38,6 +38,7 @@ from s3sync.model import (
     mtime_to_text,
 )
 from s3sync.paths import Location, key_problem
+from s3sync.snapshot import Snapshot, SourceChanged
 from s3sync.tally import Tally
 
 if TYPE_CHECKING:
@@ -103,23 +104,56 @@ def _perform_upload(
             upload = dataclasses.replace(upload, reason=Reason.CONTENT)
         if options.dry_run:
             return Outcome(upload, dry_run=True, hashed=hashed)
-        etag = store.put_file(
-            upload.key,
-            path,
-            upload.stat.size,
-            content_type=content_type(path),
-            metadata={"mtime": mtime_to_text(upload.stat.mtime_ns)},
-            on_retry=retried.append,
-        )
+        upload, etag = _upload_one_version(upload, path, store, content_type(path), retried)
     except RemoteError as exc:
         fatal = classify(exc) is Disposition.FATAL
         return Outcome(upload, str(exc), len(retried), fatal=fatal, hashed=hashed)
     except OSError as exc:
         what = "vanished" if isinstance(exc, FileNotFoundError) else "cannot be read"
         return Outcome(upload, f"file {what}: {exc.strerror or exc}", len(retried), hashed=hashed)
+    except SourceChanged as exc:
+        message = f"{exc} {CHANGE_ATTEMPTS} times; not uploaded (the next run tries again)"
+        return Outcome(upload, message, len(retried), hashed=hashed)
     if options.compare is Compare.CHECKSUM:  # what S3 says the file hashes to, for the cache
         hashes = ((options.layout(upload.stat.size), etag),)
     return Outcome(upload, None, len(retried), etag=etag, hashed=hashed, hashes=hashes)
+
+
+CHANGE_ATTEMPTS = 3
+
+
+def _upload_one_version(
+    upload: Upload,
+    path: str,
+    store: ObjectStore,
+    content_type: str,
+    retried: list[BaseException],
+) -> tuple[Upload, str]:
+    """Upload one consistent version of the file; return the upload as it went, and the ETag.
+
+    A file written while being read is read again from the start, up to CHANGE_ATTEMPTS
+    times (then SourceChanged); the object and its ``mtime`` metadata always describe the
+    version that was read, which the returned upload's stat records for the index.
+    """
+    for attempt in range(CHANGE_ATTEMPTS):
+        with Snapshot(path) as source:
+            try:
+                etag = store.put_file(
+                    upload.key,
+                    source,
+                    content_type=content_type,
+                    metadata={"mtime": mtime_to_text(source.stat.mtime_ns)},
+                    on_retry=retried.append,
+                )
+            except SourceChanged:
+                if attempt + 1 == CHANGE_ATTEMPTS:
+                    raise
+                continue
+            read = dataclasses.replace(
+                upload.stat, size=source.stat.size, mtime_ns=source.stat.mtime_ns
+            )
+            return dataclasses.replace(upload, stat=read), etag
+    raise AssertionError("unreachable")
 
 
 def _open_index(
@@ -209,6 +243,7 @@ def run(
     report = Report(dry_run=options.dry_run, keep_actions=keep_actions)
     filters = Filter(options.filters)
     counts = {"local": 0, "remote": 0}
+    aliases: dict[str, str] = {}  # key a server may store a backslashed name as -> the name
 
     def tell(problem: Problem) -> None:
         report.note(problem)
@@ -287,6 +322,8 @@ def run(
                 note(Problem(relpath, problem, Severity.ERROR))
             else:
                 counts["local"] += 1
+                if "\\" in relpath:  # some servers store it under another name
+                    aliases[dest.key(relpath).replace("\\", "/")] = relpath
                 yield from tally.planned(matcher.local(relpath, stat))
         else:
             for key, listed in cast(Page, item):
@@ -320,7 +357,11 @@ def run(
         books.remaining(leftovers)
 
     if options.delete and not report.limited:  # a run cut short by --limit deletes nothing
-        deletes = [Delete(dest.key(rel)) for rel, _ in leftovers if not matcher.is_protected(rel)]
+        deletes = [
+            Delete(dest.key(rel))
+            for rel, _ in leftovers
+            if not matcher.is_protected(rel) and not _aliased(dest.key(rel), aliases, tell)
+        ]
         withheld = withheld_by_errors(report, halted=tally.halt.is_set()) or delete_guard(
             deletes=len(deletes),
             local_files=counts["local"],
@@ -353,6 +394,17 @@ def run(
     report.duration = clock() - started
     reporter.finish(report, "push")
     return report
+
+
+def _aliased(key: str, aliases: dict[str, str], tell: Callable[[Problem], None]) -> bool:
+    """Return whether *key* may be a local file's object stored under another name (some
+    servers, SeaweedFS among them, turn backslashes into slashes): never delete it."""
+    name = aliases.get(key)
+    if name is None:
+        return False
+    message = f"not deleted: the server may hold '{name}' under this name (it turns \\ into /)"
+    tell(Problem(key, message, Severity.WARNING))
+    return True
 
 
 def _source_stat(src: str, *, allow_missing: bool) -> os.stat_result | None:

@@ -23,7 +23,7 @@ from botocore.config import Config
 from botocore.parsers import ResponseParserError
 
 from s3sync.errors import ConfigError, RemoteError, classify
-from s3sync.etags import used_part_size
+from s3sync.etags import multipart_etag, used_part_size
 from s3sync.model import ObjectInfo, Stat
 from s3sync.retry import Retrier, RetryPolicy
 
@@ -45,6 +45,27 @@ class CopySource:
     key: str
 
 
+class Source(Protocol):
+    """One version of a local file (``snapshot.Snapshot``): reads raise when it changes."""
+
+    @property
+    def stat(self) -> Stat:
+        """The size and mtime of the version being read."""
+        ...
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Return *length* bytes from *offset*."""
+        ...
+
+    def read_all(self) -> bytes:
+        """Return the whole file, checked to be one version."""
+        ...
+
+    def verify(self) -> None:
+        """Raise unless the file is still the version being read."""
+        ...
+
+
 class ObjectStore(Protocol):
     """What the use cases need from S3, for one bucket."""
 
@@ -57,14 +78,14 @@ class ObjectStore(Protocol):
     def put_file(
         self,
         key: str,
-        path: str,
-        size: int,
+        source: Source,
         *,
         content_type: str,
         metadata: Mapping[str, str],
         on_retry: OnRetry,
     ) -> str:
-        """Upload the file at *path*, streaming it from disk; return the new ETag."""
+        """Upload the version of the file *source* holds; return the new ETag. Raise
+        SourceChanged, storing nothing, when the file changed while being read."""
         ...
 
     def put_bytes(
@@ -153,7 +174,12 @@ class ObjectStore(Protocol):
 
 
 def make_client(
-    *, endpoint_url: str | None, region: str | None, profile: str | None, connections: int
+    *,
+    endpoint_url: str | None,
+    region: str | None,
+    profile: str | None,
+    connections: int,
+    timeout: float = 60.0,
 ) -> S3Client:
     """Return an S3 client that never retries on its own (s3sync retries, and counts)."""
     try:
@@ -163,8 +189,8 @@ def make_client(
     config = Config(
         retries={"total_max_attempts": 1},
         max_pool_connections=connections,
-        connect_timeout=10,
-        read_timeout=60,
+        connect_timeout=min(10.0, timeout),
+        read_timeout=timeout,
         s3={"addressing_style": "path" if endpoint_url else "auto"},
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
@@ -172,9 +198,35 @@ def make_client(
     if region is None and session.region_name is None:
         region = "us-east-1"
     try:
-        return session.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+        client = session.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
     except ValueError as exc:
         raise ConfigError(f"bad endpoint URL '{endpoint_url}': {exc}") from None
+    client.meta.events.register("after-call.s3", _refuse_answers_that_are_not_s3)
+    return client
+
+
+# what every real answer to these operations holds (botocore fills it from S3's XML or headers)
+_ANSWERED_BY_S3 = {
+    "ListObjectsV2": "IsTruncated",
+    "PutObject": "ETag",
+    "HeadObject": "LastModified",
+    "GetObject": "LastModified",
+    "CreateMultipartUpload": "UploadId",
+    "UploadPart": "ETag",
+    "CompleteMultipartUpload": "ETag",
+    "CopyObject": "CopyObjectResult",
+    "UploadPartCopy": "CopyPartResult",
+}
+
+
+def _refuse_answers_that_are_not_s3(
+    http_response: Any, parsed: Mapping[str, Any], model: Any, **_: Any
+) -> None:
+    """Raise when a success answer lacks what S3 always sends: a web page or a captive
+    portal answering 200 must never pass for an empty listing or a stored object."""
+    needed = _ANSWERED_BY_S3.get(model.name)
+    if needed is not None and http_response.status_code < 300 and needed not in parsed:
+        raise ResponseParserError(f"{model.name} answer without {needed}")
 
 
 _FATAL_MESSAGES = {
@@ -189,8 +241,19 @@ _FATAL_MESSAGES = {
     "ConnectionError": "cannot connect to {endpoint}: is the server up, is --endpoint-url right?",
     "NotS3": "{endpoint} did not answer like S3: check --endpoint-url",
     "PermanentRedirect": "bucket '{bucket}' is in another region: set --region",
+    "BadRequest": "{endpoint} refused the request as malformed: check the credentials and --region",
     "AuthorizationHeaderMalformed": "bucket '{bucket}' is in another region: set --region",
 }
+
+
+def _also(first: OnRetry, then: OnRetry) -> OnRetry:
+    """Return an on_retry callback that calls *first*, then *then*."""
+
+    def both(exc: BaseException) -> None:
+        first(exc)
+        then(exc)
+
+    return both
 
 
 class S3Store:
@@ -227,6 +290,8 @@ class S3Store:
                 code = "NoSuchBucket"
             elif code in ("403", "Forbidden"):
                 code = "AccessDenied"
+            elif code in ("400", "Bad Request"):  # a HEAD answer has no body to say why
+                code = "BadRequest"
         elif isinstance(exc, (bce.EndpointConnectionError, bce.ConnectTimeoutError)):
             code = "ConnectionError"
         elif isinstance(exc, bce.ReadTimeoutError):
@@ -252,7 +317,7 @@ class S3Store:
         def attempt() -> T:
             try:
                 return fn()
-            except (bce.BotoCoreError, bce.ClientError) as exc:
+            except (bce.BotoCoreError, bce.ClientError, ResponseParserError) as exc:
                 raise self._error(exc, doing) from exc
 
         return self._retry(attempt, on_retry)
@@ -285,26 +350,28 @@ class S3Store:
     def put_file(
         self,
         key: str,
-        path: str,
-        size: int,
+        source: Source,
         *,
         content_type: str,
         metadata: Mapping[str, str],
         on_retry: OnRetry,
     ) -> str:
-        """Upload *path* as *key*: one PutObject, or a multipart upload above the threshold."""
+        """Upload *source* as *key*: one PutObject of bytes read and verified before they
+        are sent, or above the threshold a multipart upload verified before it is
+        completed (aborted, leaving nothing, when the file changed)."""
         extra: dict[str, Any] = {"ContentType": content_type, "Metadata": dict(metadata)}
+        size = source.stat.size
         if size >= self.multipart_threshold:
             # the part size lets checksum mode recompute this ETag when the listing is not enough
             extra["Metadata"]["partsize"] = str(used_part_size(size, self.part_size))
-            return self._put_multipart(key, path, size, extra, on_retry)
-
-        def put() -> str:
-            with open(path, "rb") as body:
-                answer = self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
-            return answer.get("ETag", "")
-
-        return self._call(f"upload of '{key}'", put, on_retry)
+            return self._put_multipart(key, source, extra, on_retry)
+        body = source.read_all()
+        answer = self._call(
+            f"upload of '{key}'",
+            lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra),
+            on_retry,
+        )
+        return str(answer.get("ETag", ""))
 
     def put_bytes(
         self,
@@ -410,24 +477,24 @@ class S3Store:
             return self._parts
 
     def _put_multipart(
-        self, key: str, path: str, size: int, extra: dict[str, Any], on_retry: OnRetry
+        self, key: str, source: Source, extra: dict[str, Any], on_retry: OnRetry
     ) -> str:
+        size = source.stat.size
         part_size = used_part_size(size, self.part_size)
         ranges = [(o, min(o + part_size, size) - 1) for o in range(0, max(size, 1), part_size)]
 
         def part(upload_id: str, number: int, first: int, last: int) -> str:
-            def send() -> str:
-                with open(path, "rb") as f:
-                    f.seek(first)
-                    body = f.read(last - first + 1)
-                answer = self.client.upload_part(
+            body = source.read(first, last - first + 1)
+            answer = self._call(
+                f"multipart upload of '{key}', part {number}",
+                lambda: self.client.upload_part(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-                )
-                return answer["ETag"]
+                ),
+                on_retry,
+            )
+            return str(answer["ETag"])
 
-            return self._call(f"multipart upload of '{key}', part {number}", send, on_retry)
-
-        return self._multipart(key, extra, ranges, part, on_retry)
+        return self._multipart(key, extra, ranges, part, on_retry, verify=source.verify)
 
     def _multipart(
         self,
@@ -436,14 +503,20 @@ class S3Store:
         ranges: Sequence[tuple[int, int]],
         part: Callable[[str, int, int, int], str],
         on_retry: OnRetry,
+        *,
+        verify: Callable[[], None] | None = None,
     ) -> str:
         """Run one multipart upload: ``part(upload_id, number, first, last)`` per byte range
-        on the part pool, then complete it; on any failure abort it, leaving no parts."""
+        on the part pool, ``verify()`` once every part is in, then complete it; on any
+        failure abort it, leaving no parts. Unfinished uploads of the same key (a run
+        killed outright) are aborted first, so none is left dangling."""
         doing = f"multipart upload of '{key}'"
+        self._abort_unfinished(key)
+        create_retries: list[BaseException] = []
         created = self._call(
             doing,
             lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra),
-            on_retry,
+            _also(create_retries.append, on_retry),
         )
         upload_id = created["UploadId"]
         pool = self._pool()
@@ -453,17 +526,9 @@ class S3Store:
         ]
         try:
             etags = [f.result() for f in futures]
-            parts = [{"PartNumber": n + 1, "ETag": etag} for n, etag in enumerate(etags)]
-            done = self._call(
-                doing,
-                lambda: self.client.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
-                ),
-                on_retry,
-            )
+            if verify is not None:
+                verify()
+            etag = self.finish_upload(key, upload_id, etags, on_retry=on_retry)
         except BaseException:
             for f in futures:
                 f.cancel()
@@ -472,7 +537,47 @@ class S3Store:
                     f.exception()
             self.abort(key, upload_id)
             raise
+        finally:
+            if create_retries:  # a create whose answer was lost may have left an upload
+                self._abort_unfinished(key)
+        return etag
+
+    def finish_upload(
+        self, key: str, upload_id: str, etags: Sequence[str], *, on_retry: OnRetry
+    ) -> str:
+        """Complete an upload from its parts' ETags, in order; return the object's ETag.
+
+        When an attempt completed it but its answer was lost, the retry finds no such
+        upload: then the object itself says whether it is the one these parts make.
+        """
+        parts = [{"PartNumber": n + 1, "ETag": etag} for n, etag in enumerate(etags)]
+        retries: list[BaseException] = []
+        try:
+            done = self._call(
+                f"multipart upload of '{key}'",
+                lambda: self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+                ),
+                _also(retries.append, on_retry),
+            )
+        except RemoteError as exc:
+            expected = multipart_etag(etags)
+            if not retries or exc.code != "NoSuchUpload" or expected is None:
+                raise
+            if self.head(key, on_retry=on_retry).etag != expected:
+                raise
+            return expected
         return _quoted(str(done.get("ETag", "")))
+
+    def _abort_unfinished(self, key: str) -> None:
+        """Abort every unfinished multipart upload of *key*; best effort (a policy may
+        deny listing them)."""
+        with contextlib.suppress(RemoteError):
+            for leftover in self.unfinished_uploads(key):
+                self.abort(key, leftover)
 
     def abort(self, key: str, upload_id: str) -> None:
         """Abort a multipart upload so no parts are left behind; best effort."""
@@ -595,23 +700,6 @@ class S3Store:
         )
         return str(answer["ETag"])
 
-    def finish_upload(
-        self, key: str, upload_id: str, etags: Sequence[str], *, on_retry: OnRetry
-    ) -> str:
-        """Complete an upload from its parts' ETags, in order; return the object's ETag."""
-        parts = [{"PartNumber": n + 1, "ETag": etag} for n, etag in enumerate(etags)]
-        done = self._call(
-            f"multipart upload of '{key}'",
-            lambda: self.client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
-            ),
-            on_retry,
-        )
-        return _quoted(str(done.get("ETag", "")))
-
     def unfinished_uploads(self, key: str) -> list[str]:
         """Return the ids of multipart uploads of exactly *key* that were never finished."""
         answer = self._call(
@@ -733,6 +821,7 @@ class Connection:
     region: str | None = None
     profile: str | None = None
     retries: int = 4
+    timeout: float = 60.0  # seconds a request may wait for the server before it is retried
     workers: int = 16
     multipart_threshold: int = 8 * 1024 * 1024
     part_size: int = 8 * 1024 * 1024
@@ -745,6 +834,7 @@ class Connection:
             region=self.region,
             profile=self.profile,
             connections=self.workers + part_workers + 2,
+            timeout=self.timeout,
         )
         return S3Store(
             client,

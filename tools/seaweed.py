@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ class Server:
     secret_key: str
     directory: Path
     pid: int
+    ports: tuple[tuple[str, int], ...] = ()
 
     def env(self) -> dict[str, str]:
         """Return environment variables that point the AWS SDK chain at this server."""
@@ -119,11 +121,14 @@ def _ready(server: Server) -> bool:
     return True
 
 
-def start(directory: Path, *, timeout: float = 60.0) -> Server:
-    """Start SeaweedFS with its data in *directory*; return once S3 requests succeed."""
+def start(
+    directory: Path, *, timeout: float = 60.0, ports: Mapping[str, int] | None = None
+) -> Server:
+    """Start SeaweedFS with its data in *directory* (on *ports*, default: free ones);
+    return once S3 requests succeed."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(exist_ok=True)
-    ports = dict(zip(_PORTS, _free_ports(len(_PORTS)), strict=True))
+    ports = dict(ports or zip(_PORTS, _free_ports(len(_PORTS)), strict=True))
     args = [
         weed_binary(),
         "mini",
@@ -152,7 +157,12 @@ def start(directory: Path, *, timeout: float = 60.0) -> Server:
     )
     log.close()
     server = Server(
-        f"http://127.0.0.1:{ports['s3.port']}", ACCESS_KEY, SECRET_KEY, directory, process.pid
+        f"http://127.0.0.1:{ports['s3.port']}",
+        ACCESS_KEY,
+        SECRET_KEY,
+        directory,
+        process.pid,
+        tuple(ports.items()),
     )
     (directory / "server.json").write_text(
         json.dumps({"endpoint": server.endpoint, "pid": server.pid})
@@ -166,6 +176,13 @@ def start(directory: Path, *, timeout: float = 60.0) -> Server:
         time.sleep(0.25)
     stop(server)
     raise RuntimeError(f"SeaweedFS did not come up in {timeout:.0f}s; see {directory}/weed.log")
+
+
+def restart(server: Server) -> Server:
+    """Stop *server* and start it again on the same ports and data: clients keep the
+    endpoint, and find what was stored before."""
+    stop(server)
+    return start(server.directory, ports=dict(server.ports))
 
 
 def stop(server: Server, *, timeout: float = 15.0) -> None:

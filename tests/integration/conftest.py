@@ -80,14 +80,15 @@ def cli(server: seaweed.Server) -> Any:
         endpoint: str | None = None,
         env: dict[str, str] | None = None,
         timeout: float = 120,
+        stdin: bytes = b"",
     ) -> Run:
         argv = [sys.executable, "-m", "s3sync", *map(str, args)]
         if argv[3] in ("push",) and "--endpoint-url" not in args:
             argv += ["--endpoint-url", endpoint or server.endpoint]
         done = subprocess.run(
-            argv, capture_output=True, text=True, env=env or cli_env(server), timeout=timeout
+            argv, input=stdin, capture_output=True, env=env or cli_env(server), timeout=timeout
         )
-        return Run(done.returncode, done.stdout, done.stderr)
+        return Run(done.returncode, done.stdout.decode(), done.stderr.decode())
 
     return run
 

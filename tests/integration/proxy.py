@@ -7,11 +7,14 @@ a rule decides, per request, whether to answer with a fault instead.
 from __future__ import annotations
 
 import http.client
+import socket
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TypeAlias
 from urllib.parse import urlsplit
 
 SLOW_DOWN = (
@@ -34,6 +37,35 @@ class Stall:
 
 
 @dataclass(frozen=True)
+class Truncate:
+    """Forward the request, send the answer's first *after* body bytes, then close."""
+
+    after: int
+
+
+@dataclass(frozen=True)
+class Reset:
+    """Reset the connection without answering; *applied*: after the server did the work."""
+
+    applied: bool = False
+
+
+@dataclass(frozen=True)
+class Silence:
+    """Take the request and never answer (until the proxy closes)."""
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Wait until *release* is set (``proxy.stalled`` tells it is waiting), then forward."""
+
+    release: threading.Event
+
+
+Fault: TypeAlias = tuple[int, bytes] | Stall | Truncate | Reset | Silence | Hold
+
+
+@dataclass(frozen=True)
 class Seen:
     """One request as the proxy saw it, and whether it was faulted."""
 
@@ -42,7 +74,7 @@ class Seen:
     faulted: bool
 
 
-Rule = Callable[[str, str, int], "tuple[int, bytes] | Stall | None"]  # (method, path, n)
+Rule = Callable[[str, str, int], Fault | None]  # (method, path, n)
 
 
 class FaultProxy:
@@ -70,7 +102,18 @@ class FaultProxy:
                     n = len(proxy.seen)
                     fault = proxy.rule(self.command, self.path, n)
                     proxy.seen.append(Seen(self.command, self.path, fault is not None))
-                if fault is not None and not isinstance(fault, Stall):
+                if isinstance(fault, Hold):
+                    proxy.stalled.set()
+                    while not fault.release.wait(0.05) and not proxy._closing.is_set():
+                        pass
+                elif isinstance(fault, Silence):
+                    proxy._closing.wait()
+                    self.close_connection = True
+                    return
+                elif isinstance(fault, Reset) and not fault.applied:
+                    self._reset()
+                    return
+                elif isinstance(fault, tuple):
                     status, payload = fault
                     self.send_response(status)
                     self.send_header("Content-Type", "application/xml")
@@ -85,6 +128,10 @@ class FaultProxy:
                 conn.endheaders(body)
                 answer = conn.getresponse()
                 data = answer.read()
+                conn.close()
+                if isinstance(fault, Reset):  # the server did the work; the client never hears
+                    self._reset()
+                    return
                 self.send_response(answer.status)
                 for name, value in answer.getheaders():
                     if name.lower() not in ("transfer-encoding", "content-length", "connection"):
@@ -93,7 +140,10 @@ class FaultProxy:
                 told = answer.getheader("Content-Length") if self.command == "HEAD" else None
                 self.send_header("Content-Length", told or str(len(data)))
                 self.end_headers()
-                conn.close()
+                if isinstance(fault, Truncate):
+                    self.wfile.write(data[: fault.after])
+                    self._reset()
+                    return
                 if isinstance(fault, Stall):
                     self.wfile.write(data[: fault.after])
                     self.wfile.flush()
@@ -102,6 +152,14 @@ class FaultProxy:
                     self.close_connection = True  # the client sees the body cut short
                     return
                 self.wfile.write(data)
+
+            def _reset(self) -> None:
+                """Close the connection with a TCP reset: the client hears no answer."""
+                self.wfile.flush()
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.close_connection = True
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 

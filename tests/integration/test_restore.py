@@ -183,11 +183,12 @@ def test_hostile_keys_are_refused_and_nothing_lands_outside(
 
     assert run.code == 1
     refused = {r["path"] for r in run.json_lines() if r["type"] == "error"}
-    assert refused == set(keys) - {"p/good.txt"}
-    assert fetched == [f"/{bucket}/p/good.txt"]
+    assert refused == set(keys) - {"p/good.txt", "p/ctl\x01char.txt"}  # a legal, odd name
+    assert sorted(fetched) == [f"/{bucket}/p/ctl%01char.txt", f"/{bucket}/p/good.txt"]
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
         "jail",
         "jail/dest",
+        "jail/dest/ctl\x01char.txt",
         "jail/dest/good.txt",
     ]
 

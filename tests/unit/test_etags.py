@@ -14,6 +14,7 @@ from s3sync.etags import (
     EtagHasher,
     cached_verdict,
     candidate_part_sizes,
+    multipart_etag,
     parts_of,
     same_content,
     used_part_size,
@@ -27,6 +28,13 @@ def test_multipart_etag_matches_what_seaweedfs_computed() -> None:
     hasher.update(b"x" * (5 * MIB))
     hasher.update(b"y" * 100)
     assert hasher.multipart(5 * MIB) == '"b80965183800174acbfed42ed19781c2-2"'
+
+
+def test_multipart_etag_from_the_parts_etags_is_the_one_the_hasher_computes() -> None:
+    x, y = (f'"{hashlib.md5(b).hexdigest()}"' for b in (b"x" * (5 * MIB), b"y" * 100))
+    assert multipart_etag([x, y]) == '"b80965183800174acbfed42ed19781c2-2"'
+    assert multipart_etag([x, '"not-an-md5"']) is None
+    assert multipart_etag([x, '"abcd"']) is None
 
 
 def test_single_part_etag_is_the_md5() -> None:

@@ -28,9 +28,8 @@ from s3sync.walker import scan
         ("a//b", "(empty)"),
         ("a/", "(empty)"),
         ("a\\..\\b", "backslash"),
-        ("nul\0", "control"),
-        ("new\nline", "control"),
-        ("del\x7f", "control"),
+        ("nul\0", "NUL"),
+        ("new\nline\tand\x1b[31m escape", None),
         ("x" * 256, "255 bytes"),
     ],
 )
