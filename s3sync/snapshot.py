@@ -4,12 +4,19 @@ An upload must never store a mix of two versions of a file. A Snapshot remembers
 file's status when it was opened; every read that comes up short, and every check
 after the bytes are read, compares the status again and raises SourceChanged when the
 file was written, truncated or replaced in between.
+
+File times are coarse (a jiffy on ext4, a second or two on older file systems), so a
+write in the same tick as the last one leaves the status as it was. A file changed
+that recently when it was opened is "racy": its reads are hashed, and the check reads
+them again and compares, as git does for racy index entries.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat as st
+import time
 from types import TracebackType
 
 from s3sync.model import Stat
@@ -17,6 +24,10 @@ from s3sync.model import Stat
 
 class SourceChanged(Exception):
     """The file changed while it was being read: what was read is not one version."""
+
+
+# a change this close to the open may not have moved the file's times (FAT: 2 s ticks)
+RACY_NS = 3 * 10**9
 
 
 def _signature(status: os.stat_result) -> tuple[int, int, int, int]:
@@ -45,9 +56,18 @@ class Snapshot:
             raise
         self._signature = _signature(status)
         self.stat = Stat(status.st_size, status.st_mtime_ns)
+        # a write after a utime moves the mtime off the old value: only the mtime races
+        self.racy = time.time_ns() - status.st_mtime_ns < RACY_NS
+        self._read: list[tuple[int, int, bytes]] = []  # (offset, length, MD5), when racy
 
     def read(self, offset: int, length: int) -> bytes:
         """Return *length* bytes from *offset*; SourceChanged if the file is shorter now."""
+        data = self._pread(offset, length)
+        if self.racy:
+            self._read.append((offset, length, hashlib.md5(data, usedforsecurity=False).digest()))
+        return data
+
+    def _pread(self, offset: int, length: int) -> bytes:
         chunks: list[bytes] = []
         got = 0
         while got < length:
@@ -69,6 +89,10 @@ class Snapshot:
         now = _signature(os.fstat(self._fd))
         if now != self._signature or os.pread(self._fd, 1, self.stat.size):
             raise SourceChanged(f"'{self.path}' changed while being read")
+        for offset, length, digest in self._read:  # racy: the times cannot be trusted
+            again = hashlib.md5(self._pread(offset, length), usedforsecurity=False).digest()
+            if again != digest:
+                raise SourceChanged(f"'{self.path}' changed while being read")
         try:
             replaced = os.stat(self.path).st_ino != self._signature[3]
         except OSError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,3 +107,42 @@ def test_files_deleted_or_replaced_by_a_directory_after_the_scan_are_reported(
     assert objects(s3, bucket) == {"kept.txt": b"kept", "stale.txt": b"stale"}  # no deletes
     rerun = cli("push", src, f"s3://{bucket}")
     assert rerun.code == 0 and objects(s3, bucket) == {"kept.txt": b"kept"}
+
+
+def test_files_rewritten_in_place_all_through_the_push_never_land_mixed(
+    cli: Any, s3: Any, bucket: str, tree: Tree
+) -> None:
+    sizes = {"small.bin": 4 * MIB, "large.bin": 12 * MIB}  # one PutObject, and parts
+    src = tree({name: b"A" * size for name, size in sizes.items()})
+    stop = threading.Event()
+
+    def rewrite(path: Path, size: int) -> None:
+        letters = [b"A" * size, b"B" * size]
+        with open(path, "r+b") as f:  # in place: a reader can catch it half written
+            n = 0
+            while not stop.is_set():
+                n += 1
+                f.seek(0)
+                f.write(letters[n % 2])
+                f.flush()
+
+    writers = [threading.Thread(target=rewrite, args=(src / n, s)) for n, s in sizes.items()]
+    for w in writers:
+        w.start()
+    try:
+        run = cli("push", *PARTS, src, f"s3://{bucket}")
+    finally:
+        stop.set()
+        for w in writers:
+            w.join()
+
+    assert run.code in (0, 1), run.err
+    for key, body in objects(s3, bucket).items():
+        assert body in (b"A" * sizes[key], b"B" * sizes[key]), f"{key} holds a mix"
+    failed = [r for r in run.json_lines() if r.get("status") == "failed"]
+    assert all("changed while being read 3 times" in r["error"] for r in failed)
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+    rerun = cli("push", *PARTS, src, f"s3://{bucket}")
+    assert rerun.code == 0
+    assert objects(s3, bucket) == {n: (src / n).read_bytes() for n in sizes}

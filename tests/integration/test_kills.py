@@ -122,14 +122,21 @@ def test_copy_killed_at_each_point_converges_on_rerun(
     assert no_uploads_left(s3, bucket)
 
 
-def test_restore_killed_mid_download_leaves_no_partial_file_and_converges(
-    cli: Any, s3: Any, server: Any, bucket: str, tmp_path: Path
+RESTORE_POINTS: dict[str, Point] = {
+    "listing": POINTS["listing"],
+    "download": lambda m, p: m == "GET" and p.endswith("/big.bin"),
+}
+
+
+@pytest.mark.parametrize("where", RESTORE_POINTS)
+def test_restore_killed_leaves_no_partial_file_and_converges(
+    where: str, cli: Any, s3: Any, server: Any, bucket: str, tmp_path: Path
 ) -> None:
     src = write_tree(tmp_path / "src", TREE)
     assert cli("push", *PARTS, src, f"s3://{bucket}").code == 0
     dest = tmp_path / "dest"
     release = threading.Event()
-    point = hold_first(lambda m, p: m == "GET" and p.endswith("/big.bin"), release)
+    point = hold_first(RESTORE_POINTS[where], release)
     with fault_proxy(server.endpoint, point) as proxy:
         child = start(server, proxy.endpoint, "restore", "-w", "2", f"s3://{bucket}", dest)
         assert proxy.stalled.wait(60), child.communicate(timeout=5)

@@ -74,3 +74,30 @@ def test_a_fifo_or_directory_in_the_files_place_is_refused_without_blocking(
     for name in ("fifo", "dir"):
         with pytest.raises(IsADirectoryError):
             Snapshot(str(tmp_path / name))
+
+
+def test_a_racy_file_is_read_again_so_a_change_in_the_same_time_tick_is_caught(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"0123456789")
+    status = path.stat()
+    with Snapshot(str(path)) as snap:
+        assert snap.racy  # written just now: its times may not move on the next write
+        assert snap.read(0, 10) == b"0123456789"
+        path.write_bytes(b"ABCDEFGHIJ")
+        # a write inside the same coarse tick moves no time; the ctime cannot be put
+        # back from user space, so the snapshot is told the new one instead
+        os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+        snap._signature = (10, status.st_mtime_ns, path.stat().st_ctime_ns, status.st_ino)
+        with pytest.raises(SourceChanged):
+            snap.verify()
+
+
+def test_an_old_file_is_not_racy_and_is_read_once(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"old")
+    os.utime(path, (1_600_000_000, 1_600_000_000))
+    with Snapshot(str(path)) as snap:
+        assert not snap.racy
+        assert snap.read_all() == b"old"
