@@ -360,7 +360,7 @@ def run(
         deletes = [
             Delete(dest.key(rel))
             for rel, _ in leftovers
-            if not matcher.is_protected(rel) and not _aliased(dest.key(rel), aliases, tell)
+            if not matcher.is_protected(rel) and not _aliased(rel, dest.key(rel), aliases, tell)
         ]
         withheld = withheld_by_errors(report, halted=tally.halt.is_set()) or delete_guard(
             deletes=len(deletes),
@@ -396,14 +396,17 @@ def run(
     return report
 
 
-def _aliased(key: str, aliases: dict[str, str], tell: Callable[[Problem], None]) -> bool:
-    """Return whether *key* may be a local file's object stored under another name (some
-    servers, SeaweedFS among them, turn backslashes into slashes): never delete it."""
+def _aliased(
+    rel: str, key: str, aliases: dict[str, str], tell: Callable[[Problem], None]
+) -> bool:
+    """Return whether *key* (of *rel*) may be a local file's object stored under another
+    name (some servers, SeaweedFS among them, turn backslashes into slashes): never
+    delete it."""
     name = aliases.get(key)
     if name is None:
         return False
     message = f"not deleted: the server may hold '{name}' under this name (it turns \\ into /)"
-    tell(Problem(key, message, Severity.WARNING))
+    tell(Problem(rel, message, Severity.WARNING))
     return True
 
 
