@@ -72,6 +72,7 @@ class Seen:
     method: str
     path: str
     faulted: bool
+    body: bytes = b""
 
 
 Rule = Callable[[str, str, int], Fault | None]  # (method, path, n)
@@ -101,7 +102,9 @@ class FaultProxy:
                 with proxy._lock:
                     n = len(proxy.seen)
                     fault = proxy.rule(self.command, self.path, n)
-                    proxy.seen.append(Seen(self.command, self.path, fault is not None))
+                    proxy.seen.append(
+                        Seen(self.command, self.path, fault is not None, body[:65536])
+                    )
                 if isinstance(fault, Hold):
                     proxy.stalled.set()
                     while not fault.release.wait(0.05) and not proxy._closing.is_set():

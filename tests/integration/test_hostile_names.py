@@ -4,12 +4,15 @@ a crash; huge directories and deep trees work."""
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import Tree
 from tests.integration.conftest import keys, objects
+from tests.integration.proxy import Fault, fault_proxy
+from tests.integration.test_restore import listing
 
 NFC = unicodedata.normalize("NFC", "café.txt")
 NFD = unicodedata.normalize("NFD", "café.txt")
@@ -96,3 +99,24 @@ def test_a_backslash_name_is_never_deleted_when_the_server_renames_it(
         (warning,) = [r for r in second.json_lines() if r["type"] == "warning"]
         assert warning["path"] == "back/slash.txt" and "not deleted" in warning["message"]
         assert second.summary()["deleted"] == 0
+
+
+def test_push_never_deletes_keys_no_local_path_can_hold(
+    cli: Any, s3: Any, server: Any, bucket: str, tree: Tree
+) -> None:
+    # SeaweedFS cannot store most of these keys; the proxy shows push a listing that has
+    # them, as S3 would, and records what push asks to delete.
+    src = tree({"a": "a file named a", "keep.txt": "kept"})
+    odd = ["a/", "a//b", "x/../y", "./z", "dir/", "trailing/", "..", "."]
+    body = listing(bucket, "", [*odd, "gone.txt", "keep.txt"])
+
+    def forged(method: str, path: str, _n: int) -> Fault | None:
+        return (200, body) if method == "GET" and "list-type=2" in path else None
+
+    with fault_proxy(server.endpoint, forged) as proxy:
+        run = cli("push", "--json", src, f"s3://{bucket}", endpoint=proxy.endpoint)
+        deletes = [s.body for s in proxy.seen if s.method == "POST" and "delete" in s.path]
+
+    assert run.code == 0, run.err
+    asked = set(re.findall(rb"<Key>(.*?)</Key>", b"".join(deletes)))
+    assert asked == {b"gone.txt"}
