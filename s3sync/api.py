@@ -73,6 +73,7 @@ def push(
     force: bool = False,
     ignore_existing: bool = False,
     limit: int | None = None,
+    content_type: str | None = None,
 ) -> Report:
     """Mirror the directory *src* to ``s3://BUCKET[/PREFIX]`` *dest*; return the report.
 
@@ -103,6 +104,7 @@ def push(
         limit=limit,
         multipart_threshold=multipart_threshold,
         part_size=part_size,
+        content_type=content_type,
     )
     connection = Connection(
         endpoint_url=endpoint_url,

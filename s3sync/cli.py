@@ -312,6 +312,11 @@ def _run(
     metavar="KEY",
     help="Lease object in the bucket: one run at a time across machines (exit 4).",
 )
+@click.option(
+    "--content-type",
+    metavar="TYPE",
+    help="Content-Type of every file, instead of one chosen by name and content.",
+)
 @click.pass_context
 def push(ctx: click.Context, /, src: str, dest: str, **options: Any) -> None:
     """Upload SRC_DIR to s3://BUCKET[/PREFIX]: what is new or changed goes up, and objects

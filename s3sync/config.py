@@ -42,6 +42,7 @@ SCHEMA: Mapping[str, tuple[type, ...]] = {
     "force": (bool,),
     "ignore_existing": (bool,),
     "limit": (int,),
+    "content_type": (str,),
     "source_endpoint_url": (str,),
     "source_region": (str,),
     "source_profile": (str,),

@@ -66,6 +66,7 @@ class PushOptions:
     limit: int | None = None
     multipart_threshold: int = 8 * 1024 * 1024
     part_size: int = 8 * 1024 * 1024
+    content_type: str | None = None  # forced on every file; else chosen per file
 
     def layout(self, size: int) -> int:
         """Return the part size an upload of *size* bytes uses (0: a single part)."""
@@ -104,7 +105,8 @@ def _perform_upload(
             upload = dataclasses.replace(upload, reason=Reason.CONTENT)
         if options.dry_run:
             return Outcome(upload, dry_run=True, hashed=hashed)
-        upload, etag = _upload_one_version(upload, path, store, content_type(path), retried)
+        mime = options.content_type or content_type(path)
+        upload, etag = _upload_one_version(upload, path, store, mime, retried)
     except RemoteError as exc:
         fatal = classify(exc) is Disposition.FATAL
         return Outcome(upload, str(exc), len(retried), fatal=fatal, hashed=hashed)

@@ -1,0 +1,87 @@
+"""Publishing a website: every object gets the Content-Type a browser needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import Tree
+
+UTF8 = "; charset=utf-8"
+# the issue's list of extensions, and what each must be served as
+SITE_TYPES = {
+    "index.html": "text/html" + UTF8,
+    "old.htm": "text/html" + UTF8,
+    "style.css": "text/css" + UTF8,
+    "app.js": "text/javascript" + UTF8,
+    "module.mjs": "text/javascript" + UTF8,
+    "data.json": "application/json" + UTF8,
+    "app.js.map": "application/json" + UTF8,
+    "feed.xml": "application/xml" + UTF8,
+    "robots.txt": "text/plain" + UTF8,
+    "README.md": "text/markdown" + UTF8,
+    "table.csv": "text/csv" + UTF8,
+    "logo.svg": "image/svg+xml" + UTF8,
+    "favicon.ico": "image/vnd.microsoft.icon",
+    "a.png": "image/png",
+    "b.jpg": "image/jpeg",
+    "c.jpeg": "image/jpeg",
+    "d.gif": "image/gif",
+    "e.webp": "image/webp",
+    "f.avif": "image/avif",
+    "font.woff": "font/woff",
+    "font.woff2": "font/woff2",
+    "font.ttf": "font/ttf",
+    "font.otf": "font/otf",
+    "font.eot": "application/vnd.ms-fontobject",
+    "code.wasm": "application/wasm",
+    "paper.pdf": "application/pdf",
+    "archive.zip": "application/zip",
+    "archive.gz": "application/gzip",
+    "song.mp3": "audio/mpeg",
+    "clip.mp4": "video/mp4",
+    "clip.webm": "video/webm",
+    "sound.ogg": "audio/ogg",
+    "site.webmanifest": "application/manifest+json" + UTF8,
+    "feed.rss": "application/rss+xml" + UTF8,
+    "feed.atom": "application/atom+xml" + UTF8,
+    "UPPER.HTML": "text/html" + UTF8,  # the table ignores case
+    "LICENSE": "text/plain" + UTF8,  # no extension: libmagic reads the first bytes
+    "photo": "image/png",
+    "blob.unknownext": "application/octet-stream",
+}
+CONTENT: dict[str, bytes] = {
+    "LICENSE": b"Permission is hereby granted, free of charge, to any person.\n",
+    "photo": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06"
+    b"\x00\x00\x00\x1f\x15\xc4\x89",
+    "blob.unknownext": b"\x00\xff" * 512,
+}
+
+
+def stored_types(s3: Any, bucket: str) -> dict[str, str]:
+    listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+    return {o["Key"]: s3.head_object(Bucket=bucket, Key=o["Key"])["ContentType"] for o in listed}
+
+
+def test_every_extension_of_a_sample_site_gets_its_content_type(
+    cli: Any, s3: Any, bucket: str, tree: Tree
+) -> None:
+    src = tree({name: CONTENT.get(name, f"content of {name}") for name in SITE_TYPES})
+
+    run = cli("push", src, f"s3://{bucket}")
+
+    assert run.code == 0, run.err
+    assert stored_types(s3, bucket) == SITE_TYPES
+
+
+def test_content_type_flag_gives_every_file_one_type(
+    cli: Any, s3: Any, bucket: str, tree: Tree
+) -> None:
+    src = tree({"page": "<p>no extension</p>", "data.json": "{}"})
+
+    run = cli("push", "--content-type", "text/html; charset=utf-8", src, f"s3://{bucket}")
+
+    assert run.code == 0, run.err
+    assert stored_types(s3, bucket) == {
+        "page": "text/html; charset=utf-8",
+        "data.json": "text/html; charset=utf-8",
+    }
