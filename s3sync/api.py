@@ -17,6 +17,7 @@ from s3sync import restore as restore_case
 from s3sync.config import parse_max_delete
 from s3sync.diff import Compare, DeleteLimit
 from s3sync.errors import ConfigError, S3SyncError
+from s3sync.filters import ENTRY_POINTS
 from s3sync.lease import Lease
 from s3sync.model import Outcome, Report
 from s3sync.paths import Location, parse_object_url, parse_s3_url
@@ -74,6 +75,7 @@ def push(
     ignore_existing: bool = False,
     limit: int | None = None,
     content_type: str | None = None,
+    order: Sequence[str] | None = None,
 ) -> Report:
     """Mirror the directory *src* to ``s3://BUCKET[/PREFIX]`` *dest*; return the report.
 
@@ -105,6 +107,7 @@ def push(
         multipart_threshold=multipart_threshold,
         part_size=part_size,
         content_type=content_type,
+        order=tuple(order) if order else ENTRY_POINTS,
     )
     connection = Connection(
         endpoint_url=endpoint_url,

@@ -317,6 +317,13 @@ def _run(
     metavar="TYPE",
     help="Content-Type of every file, instead of one chosen by name and content.",
 )
+@click.option(
+    "--order",
+    multiple=True,
+    metavar="GLOBS",
+    help="Upload files matching GLOBS (comma-separated) after all others, one group per "
+    "option, in order. [default: pages and entry points last]",
+)
 @click.pass_context
 def push(ctx: click.Context, /, src: str, dest: str, **options: Any) -> None:
     """Upload SRC_DIR to s3://BUCKET[/PREFIX]: what is new or changed goes up, and objects

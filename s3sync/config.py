@@ -43,6 +43,7 @@ SCHEMA: Mapping[str, tuple[type, ...]] = {
     "ignore_existing": (bool,),
     "limit": (int,),
     "content_type": (str,),
+    "order": (list,),
     "source_endpoint_url": (str,),
     "source_region": (str,),
     "source_profile": (str,),

@@ -107,3 +107,38 @@ class Filter:
         if not self.rules:
             return True
         return all(self.dir_included(d) for d in ancestors(relpath)) and self.file_included(relpath)
+
+
+# pages and other entry points: what a visitor or a crawler asks for first
+ENTRY_POINTS = (
+    "*.html,*.htm,sitemap*.xml,feed*,*.rss,*.atom,sw.js,service-worker.js,*.webmanifest",
+)
+
+
+class Groups:
+    """Publish order: which group a path is uploaded in.
+
+    Each group is a comma-separated list of rsync-style globs; a path belongs to the first
+    group with a glob that matches it or one of its directories, and a path that matches
+    none is in group 0, which goes first.
+    """
+
+    def __init__(self, groups: Sequence[str]) -> None:
+        self._rules = [
+            [compile_rule(True, glob.strip()) for glob in group.split(",") if glob.strip()]
+            for group in groups
+        ]
+
+    def __len__(self) -> int:
+        return len(self._rules) + 1
+
+    def of(self, relpath: str) -> int:
+        """Return the group *relpath* is uploaded in (0: before every named group); a glob
+        that matches one of its directories takes in all below it, as in --exclude."""
+        dirs = ancestors(relpath)
+        for number, rules in enumerate(self._rules, 1):
+            for rule in rules:
+                names = dirs if rule.dir_only else [*dirs, relpath]
+                if any(rule.regex.fullmatch(name) for name in names):
+                    return number
+        return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import threading
 import time
@@ -23,7 +24,7 @@ from s3sync.diff import (
 )
 from s3sync.errors import Disposition, RemoteError, SourceError, classify
 from s3sync.etags import cached_verdict, used_part_size
-from s3sync.filters import Filter
+from s3sync.filters import ENTRY_POINTS, Filter, Groups
 from s3sync.hashing import content_matches
 from s3sync.index import Binding, Index, IndexUnusable
 from s3sync.model import (
@@ -67,6 +68,7 @@ class PushOptions:
     multipart_threshold: int = 8 * 1024 * 1024
     part_size: int = 8 * 1024 * 1024
     content_type: str | None = None  # forced on every file; else chosen per file
+    order: tuple[str, ...] = ENTRY_POINTS  # upload groups after the rest, one by one
 
     def layout(self, size: int) -> int:
         """Return the part size an upload of *size* bytes uses (0: a single part)."""
@@ -122,6 +124,11 @@ def _perform_upload(
 
 
 CHANGE_ATTEMPTS = 3
+WITHHELD_BY_ORDER = "not uploaded: an upload of an earlier --order group failed"
+
+
+def _pass_on(_source: int, action: object) -> list[Upload]:
+    return [cast(Upload, action)]
 
 
 def _upload_one_version(
@@ -344,14 +351,35 @@ def run(
         )
 
     perform = tally.gate(transfer, dry_run=options.dry_run)
+    order = Groups(options.order)
+    later: list[list[Upload]] = [[] for _ in range(len(order) - 1)]
+
+    def first_group(actions: Iterable[Upload]) -> Iterator[Upload]:
+        """Pass on the uploads of group 0; hold those of later groups until it is done."""
+        for action in actions:
+            group = order.of(action.path)
+            if group:
+                later[group - 1].append(action)
+            else:
+                yield action
 
     listed = tally.stream(
         [local_events, remote_events],
-        handle,
-        finish,
+        lambda source, item: first_group(handle(source, item)),
+        lambda: first_group(finish()),
         perform,
         workers=options.workers,
     )
+    for held in later:  # each group only once every upload before it succeeded
+        if not listed or tally.stopping():
+            break
+        if report.failed:
+            for action in held:
+                tally.record(Outcome(action, WITHHELD_BY_ORDER))
+            continue
+        tally.stream(
+            [functools.partial(list, held)], _pass_on, tuple, perform, workers=options.workers
+        )
     report.unchanged += matcher.unchanged
     tally.finish()
     leftovers = matcher.remote_leftovers()
@@ -398,9 +426,7 @@ def run(
     return report
 
 
-def _aliased(
-    rel: str, key: str, aliases: dict[str, str], tell: Callable[[Problem], None]
-) -> bool:
+def _aliased(rel: str, key: str, aliases: dict[str, str], tell: Callable[[Problem], None]) -> bool:
     """Return whether *key* (of *rel*) may be a local file's object stored under another
     name (some servers, SeaweedFS among them, turn backslashes into slashes): never
     delete it."""

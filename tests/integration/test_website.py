@@ -1,10 +1,13 @@
-"""Publishing a website: every object gets the Content-Type a browser needs."""
+"""Publishing a website: the right Content-Type for every object, and pages only after
+the assets they use."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from tests.conftest import Tree
+from tests.integration.proxy import INTERNAL, Fault, Seen, fault_proxy
 
 UTF8 = "; charset=utf-8"
 # the issue's list of extensions, and what each must be served as
@@ -85,3 +88,92 @@ def test_content_type_flag_gives_every_file_one_type(
         "page": "text/html; charset=utf-8",
         "data.json": "text/html; charset=utf-8",
     }
+
+
+ASSETS = ["style.css", "app.js", "img/a.png", "img/b.png", "fonts/f.woff2", "data.json"]
+ENTRIES = [
+    "index.html",
+    "blog/post.html",
+    "blog/old.htm",
+    "sitemap.xml",
+    "feed.xml",
+    "feed.rss",
+    "sw.js",
+    "site.webmanifest",
+]
+
+
+def puts_in_order(seen: list[Seen], bucket: str) -> list[str]:
+    return [
+        unquote(s.path.split("?")[0].removeprefix(f"/{bucket}/")) for s in seen if s.method == "PUT"
+    ]
+
+
+def test_assets_go_up_before_any_page_and_deletes_come_last(
+    cli: Any, s3: Any, server: Any, bucket: str, tree: Tree
+) -> None:
+    src = tree({name: f"content of {name}" for name in ASSETS + ENTRIES})
+    s3.put_object(Bucket=bucket, Key="gone.html", Body=b"old page")
+
+    with fault_proxy(server.endpoint, lambda m, p, n: None) as proxy:
+        run = cli("push", "-w", "8", src, f"s3://{bucket}", endpoint=proxy.endpoint)
+        seen = list(proxy.seen)
+
+    assert run.code == 0, run.err
+    puts = puts_in_order(seen, bucket)
+    assert sorted(puts) == sorted(ASSETS + ENTRIES)
+    assert set(puts[: len(ASSETS)]) == set(ASSETS)  # every asset before any page
+    last_put = max(i for i, s in enumerate(seen) if s.method == "PUT")
+    deletes = [i for i, s in enumerate(seen) if s.method == "POST" and "delete" in s.path]
+    assert deletes and min(deletes) > last_put
+
+
+def test_order_option_makes_groups_in_the_order_given(
+    cli: Any, s3: Any, server: Any, bucket: str, tree: Tree
+) -> None:
+    src = tree({name: f"content of {name}" for name in [*ASSETS, "index.html"]})
+
+    with fault_proxy(server.endpoint, lambda m, p, n: None) as proxy:
+        run = cli(
+            "push",
+            "-w",
+            "8",
+            "--order",
+            "*.css,*.json",
+            "--order",
+            "*.png",
+            src,
+            f"s3://{bucket}",
+            endpoint=proxy.endpoint,
+        )
+        puts = puts_in_order(list(proxy.seen), bucket)
+
+    assert run.code == 0, run.err
+    # group 0 (matches no --order: the page too), then css and json, then the images
+    assert set(puts[:3]) == {"app.js", "fonts/f.woff2", "index.html"}
+    assert set(puts[3:5]) == {"style.css", "data.json"}
+    assert set(puts[5:]) == {"img/a.png", "img/b.png"}
+
+
+def test_a_failed_asset_keeps_every_page_back(
+    cli: Any, s3: Any, server: Any, bucket: str, tree: Tree
+) -> None:
+    src = tree({name: f"content of {name}" for name in ASSETS + ENTRIES})
+
+    def broken_css(method: str, path: str, _n: int) -> Fault | None:
+        return INTERNAL if method == "PUT" and "style.css" in path else None
+
+    with fault_proxy(server.endpoint, broken_css) as proxy:
+        run = cli(
+            "push", "--json", "--retries", "0", src, f"s3://{bucket}", endpoint=proxy.endpoint
+        )
+        puts = puts_in_order(list(proxy.seen), bucket)
+
+    assert run.code == 1
+    assert not set(puts) & set(ENTRIES)  # no page went up
+    failed = {r["path"]: r["error"] for r in run.json_lines() if r.get("status") == "failed"}
+    assert set(failed) == {"style.css", *ENTRIES}
+    assert all("earlier --order group failed" in failed[e] for e in ENTRIES)
+
+    rerun = cli("push", "--json", src, f"s3://{bucket}")
+    assert rerun.code == 0 and set(rerun.actions("upload")) == {"style.css", *ENTRIES}

@@ -126,3 +126,18 @@ def test_key_problems() -> None:
 def test_ancestors() -> None:
     assert ancestors("a/b/c.txt") == ["a", "a/b"]
     assert ancestors("c.txt") == []
+
+
+def test_publish_groups_put_entry_points_last_and_follow_the_order_given() -> None:
+    from s3sync.filters import ENTRY_POINTS, Groups
+
+    default = Groups(ENTRY_POINTS)
+    pages = ["index.html", "a/b.htm", "sitemap.xml", "sitemap-2.xml", "blog/feed.xml"]
+    pages += ["feed.rss", "x.atom", "sw.js", "a/service-worker.js", "site.webmanifest"]
+    assets = ["app.js", "style.css", "img/a.png", "html/logo.png", "sitemap.txt"]
+    assert [default.of(p) for p in pages] == [1] * len(pages)
+    assert [default.of(p) for p in assets] == [0] * len(assets)
+    custom = Groups(["*.css, *.js", "/top.html", "img/"])
+    assert len(custom) == 4
+    paths = ["a.css", "b/c.js", "top.html", "a/top.html", "x.png", "img/a.png", "a/img/b/c"]
+    assert [custom.of(p) for p in paths] == [1, 1, 2, 0, 0, 3, 3]
