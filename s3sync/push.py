@@ -253,6 +253,7 @@ def run(
     filters = Filter(options.filters)
     counts = {"local": 0, "remote": 0}
     aliases: dict[str, str] = {}  # key a server may store a backslashed name as -> the name
+    failed_uploads = 0  # an upload that failed keeps later --order groups back
 
     def tell(problem: Problem) -> None:
         report.note(problem)
@@ -276,14 +277,21 @@ def run(
     )
     books = _Bookkeeper(index, dry_run=options.dry_run)
     report.remote = "index" if trusted else "listing"
+
+    def done(outcome: Outcome) -> None:
+        nonlocal failed_uploads
+        # the index before the reporter: whatever was reported done must survive a SIGKILL
+        books.done(outcome, dest.relpath(outcome.action.key) or outcome.action.key)
+        if not outcome.ok and isinstance(outcome.action, Upload):
+            failed_uploads += 1
+
     tally = Tally(
         report,
         reporter,
         limit=options.limit,
         cancel=cancel,
         halt=halt,
-        # the index before the reporter: whatever was reported done must survive a SIGKILL
-        on_done=lambda o: books.done(o, dest.relpath(o.action.key) or o.action.key),
+        on_done=done,
     )
 
     def verdict(local: Stat, remote: Stat) -> bool | None:
@@ -373,7 +381,7 @@ def run(
     for held in later:  # each group only once every upload before it succeeded
         if not listed or tally.stopping():
             break
-        if report.failed:
+        if failed_uploads:
             for action in held:
                 tally.record(Outcome(action, WITHHELD_BY_ORDER))
             continue
