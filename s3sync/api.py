@@ -7,7 +7,7 @@ import dataclasses
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from s3sync import content_type, stream
 from s3sync import copy as copy_case
@@ -18,6 +18,7 @@ from s3sync.config import parse_max_delete
 from s3sync.diff import Compare, DeleteLimit
 from s3sync.errors import ConfigError, S3SyncError
 from s3sync.filters import ENTRY_POINTS
+from s3sync.headers import Headers, rule_from_table
 from s3sync.lease import Lease
 from s3sync.model import Outcome, Report
 from s3sync.paths import Location, parse_object_url, parse_s3_url
@@ -76,14 +77,18 @@ def push(
     limit: int | None = None,
     content_type: str | None = None,
     order: Sequence[str] | None = None,
+    header: Sequence[str] = (),
+    header_rules: Sequence[Mapping[str, Any]] = (),
 ) -> Report:
     """Mirror the directory *src* to ``s3://BUCKET[/PREFIX]`` *dest*; return the report.
 
     The keyword arguments are the CLI's options. *filters* (ordered ``(include, glob)``
     pairs) replaces *include*/*exclude*, which apply includes first. *progress* is called
     with every outcome; ``report.outcomes`` keeps them all unless *keep_actions* is
-    False. Fatal problems do not raise: ``report.fatal`` says what happened
-    and ``report.exit_code`` is 3. A held lock raises LockHeld; usage errors ConfigError.
+    False. *header* holds ``"Name: value"`` lines for every object, *header_rules* the
+    config file's ``[[rules]]`` tables (first match wins). Fatal problems do not raise:
+    ``report.fatal`` says what happened and ``report.exit_code`` is 3. A held lock
+    raises LockHeld; usage errors ConfigError.
     """
     location = parse_s3_url(dest)
     rules = tuple(filters) if filters is not None else filter_rules(include, exclude)
@@ -106,7 +111,11 @@ def push(
         limit=limit,
         multipart_threshold=multipart_threshold,
         part_size=part_size,
-        content_type=content_type,
+        headers=Headers(
+            [rule_from_table(r, f"header rule {n + 1}") for n, r in enumerate(header_rules)],
+            header,
+            content_type=content_type,
+        ),
         order=tuple(order) if order else ENTRY_POINTS,
     )
     connection = Connection(

@@ -59,6 +59,7 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None)
         raise _UsageProblem(str(exc)) from None
     if "json" in defaults:
         defaults["as_json"] = defaults.pop("json")
+    ctx.meta["s3sync.header_rules"] = defaults.pop("header_rules", ())
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
 
 
@@ -318,6 +319,13 @@ def _run(
     help="Content-Type of every file, instead of one chosen by name and content.",
 )
 @click.option(
+    "--header",
+    multiple=True,
+    metavar='"NAME: VALUE"',
+    help="Send this header with every file (repeatable); [[rules]] in --config set "
+    "them per path.",
+)
+@click.option(
     "--order",
     multiple=True,
     metavar="GLOBS",
@@ -332,7 +340,8 @@ def push(ctx: click.Context, /, src: str, dest: str, **options: Any) -> None:
     A file is uploaded when its key is missing, its size differs, or its mtime is later
     than the object's LastModified minus --fudge seconds.
     """
-    _run(ctx, "push", lambda **kw: api.push(src, dest, **kw), **options)
+    rules = ctx.meta.get("s3sync.header_rules", ())
+    _run(ctx, "push", lambda **kw: api.push(src, dest, header_rules=rules, **kw), **options)
 
 
 @main.command(cls=_OrderedRulesCommand, epilog=RESTORE_EXAMPLES)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from s3sync.errors import ConfigError
+from s3sync.headers import rule_from_table
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*$", re.IGNORECASE)
 
@@ -43,12 +44,14 @@ SCHEMA: Mapping[str, tuple[type, ...]] = {
     "ignore_existing": (bool,),
     "limit": (int,),
     "content_type": (str,),
+    "header": (list,),
     "order": (list,),
     "source_endpoint_url": (str,),
     "source_region": (str,),
     "source_profile": (str,),
 }
 COMMANDS = ("push", "restore", "copy")
+_RULES_TABLE = re.compile(r"^[ \t]*\[\[[ \t]*rules[ \t]*\]\]", re.MULTILINE)
 
 
 def parse_size(value: int | str) -> int:
@@ -108,11 +111,20 @@ def parse(text: str, *, path: str, command: str) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    tables = data.pop("rules", [])
     top = {k: v for k, v in data.items() if not (k in COMMANDS and isinstance(v, dict))}
     values = _check(path, text, top, "")
     section = data.get(command)
     if isinstance(section, dict):
         values.update(_check(path, text, section, f"{command}."))
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{_where(path, text, 'rules')}: write header rules as [[rules]] tables")
+    starts = [text.count("\n", 0, m.start()) + 1 for m in _RULES_TABLE.finditer(text)]
+    for n, table in enumerate(tables):
+        where = f"{path}, line {starts[n]}" if n < len(starts) else path
+        rule_from_table(table, where)  # every command checks them; push uses them
+    if tables and command == "push":
+        values["header_rules"] = tables
     return values
 
 

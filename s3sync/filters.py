@@ -135,10 +135,15 @@ class Groups:
     def of(self, relpath: str) -> int:
         """Return the group *relpath* is uploaded in (0: before every named group); a glob
         that matches one of its directories takes in all below it, as in --exclude."""
-        dirs = ancestors(relpath)
         for number, rules in enumerate(self._rules, 1):
-            for rule in rules:
-                names = dirs if rule.dir_only else [*dirs, relpath]
-                if any(rule.regex.fullmatch(name) for name in names):
-                    return number
+            if any(covers(rule, relpath) for rule in rules):
+                return number
         return 0
+
+
+def covers(rule: Rule, relpath: str) -> bool:
+    """Return whether *rule*'s glob matches the file *relpath* or one of its directories
+    (a directory pattern takes in everything below it, as in --exclude)."""
+    dirs = ancestors(relpath)
+    names = dirs if rule.dir_only else [*dirs, relpath]
+    return any(rule.regex.fullmatch(name) for name in names)

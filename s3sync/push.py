@@ -7,8 +7,8 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 from s3sync import engine, walker
@@ -26,6 +26,7 @@ from s3sync.errors import Disposition, RemoteError, SourceError, classify
 from s3sync.etags import cached_verdict, used_part_size
 from s3sync.filters import ENTRY_POINTS, Filter, Groups
 from s3sync.hashing import content_matches
+from s3sync.headers import DIGEST_KEY, Headers, digest
 from s3sync.index import Binding, Index, IndexUnusable
 from s3sync.model import (
     Delete,
@@ -67,7 +68,7 @@ class PushOptions:
     limit: int | None = None
     multipart_threshold: int = 8 * 1024 * 1024
     part_size: int = 8 * 1024 * 1024
-    content_type: str | None = None  # forced on every file; else chosen per file
+    headers: Headers = field(default_factory=Headers)  # what each object is sent with
     order: tuple[str, ...] = ENTRY_POINTS  # upload groups after the rest, one by one
 
     def layout(self, size: int) -> int:
@@ -107,8 +108,9 @@ def _perform_upload(
             upload = dataclasses.replace(upload, reason=Reason.CONTENT)
         if options.dry_run:
             return Outcome(upload, dry_run=True, hashed=hashed)
-        mime = options.content_type or content_type(path)
-        upload, etag = _upload_one_version(upload, path, store, mime, retried)
+        fields, metadata = options.headers.for_path(upload.path, lambda: content_type(path))
+        metadata[DIGEST_KEY] = digest(fields, metadata)
+        upload, etag = _upload_one_version(upload, path, store, fields, metadata, retried)
     except RemoteError as exc:
         fatal = classify(exc) is Disposition.FATAL
         return Outcome(upload, str(exc), len(retried), fatal=fatal, hashed=hashed)
@@ -135,7 +137,8 @@ def _upload_one_version(
     upload: Upload,
     path: str,
     store: ObjectStore,
-    content_type: str,
+    headers: Mapping[str, str],
+    metadata: Mapping[str, str],
     retried: list[BaseException],
 ) -> tuple[Upload, str]:
     """Upload one consistent version of the file; return the upload as it went, and the ETag.
@@ -150,8 +153,8 @@ def _upload_one_version(
                 etag = store.put_file(
                     upload.key,
                     source,
-                    content_type=content_type,
-                    metadata={"mtime": mtime_to_text(source.stat.mtime_ns)},
+                    headers=headers,
+                    metadata={**metadata, "mtime": mtime_to_text(source.stat.mtime_ns)},
                     on_retry=retried.append,
                 )
             except SourceChanged:

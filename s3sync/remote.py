@@ -80,11 +80,12 @@ class ObjectStore(Protocol):
         key: str,
         source: Source,
         *,
-        content_type: str,
+        headers: Mapping[str, str],
         metadata: Mapping[str, str],
         on_retry: OnRetry,
     ) -> str:
-        """Upload the version of the file *source* holds; return the new ETag. Raise
+        """Upload the version of the file *source* holds with *headers* (boto3 arguments:
+        ContentType, CacheControl, ...) and user *metadata*; return the new ETag. Raise
         SourceChanged, storing nothing, when the file changed while being read."""
         ...
 
@@ -352,14 +353,14 @@ class S3Store:
         key: str,
         source: Source,
         *,
-        content_type: str,
+        headers: Mapping[str, str],
         metadata: Mapping[str, str],
         on_retry: OnRetry,
     ) -> str:
         """Upload *source* as *key*: one PutObject of bytes read and verified before they
         are sent, or above the threshold a multipart upload verified before it is
         completed (aborted, leaving nothing, when the file changed)."""
-        extra: dict[str, Any] = {"ContentType": content_type, "Metadata": dict(metadata)}
+        extra: dict[str, Any] = {**headers, "Metadata": dict(metadata)}
         size = source.stat.size
         if size >= self.multipart_threshold:
             # the part size lets checksum mode recompute this ETag when the listing is not enough

@@ -73,6 +73,7 @@ class Seen:
     path: str
     faulted: bool
     body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 Rule = Callable[[str, str, int], Fault | None]  # (method, path, n)
@@ -103,7 +104,13 @@ class FaultProxy:
                     n = len(proxy.seen)
                     fault = proxy.rule(self.command, self.path, n)
                     proxy.seen.append(
-                        Seen(self.command, self.path, fault is not None, body[:65536])
+                        Seen(
+                            self.command,
+                            self.path,
+                            fault is not None,
+                            body[:65536],
+                            tuple((k.lower(), v) for k, v in self.headers.items()),
+                        )
                     )
                 if isinstance(fault, Hold):
                     proxy.stalled.set()

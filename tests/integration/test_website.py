@@ -3,8 +3,11 @@ the assets they use."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
+
+import pytest
 
 from tests.conftest import Tree
 from tests.integration.proxy import INTERNAL, Fault, Seen, fault_proxy
@@ -177,3 +180,125 @@ def test_a_failed_asset_keeps_every_page_back(
 
     rerun = cli("push", "--json", src, f"s3://{bucket}")
     assert rerun.code == 0 and set(rerun.actions("upload")) == {"style.css", *ENTRIES}
+
+
+RULES = """
+header = ["Cache-Control: max-age=5", "x-amz-meta-owner: ops"]
+
+[[rules]]
+match = "*.html"
+cache-control = "max-age=60"
+content-language = "en"
+
+[[rules]]
+match = "assets/"
+cache-control = "max-age=31536000, immutable"
+metadata = { team = "web" }
+
+[[rules]]
+match = "old.html"  # *.html matched first: never used
+cache-control = "no-store"
+
+[[rules]]
+match = "/go"
+website-redirect-location = "/new/"
+content-disposition = "attachment"
+content-type = "text/plain"
+expires = "Thu, 01 Dec 2033 16:00:00 GMT"
+"""
+
+
+def described(s3: Any, bucket: str, key: str) -> dict[str, Any]:
+    head = s3.head_object(Bucket=bucket, Key=key)
+    found = {
+        name: head[name]
+        for name in (
+            "CacheControl",
+            "ContentLanguage",
+            "ContentDisposition",
+            "ContentType",
+            "WebsiteRedirectLocation",
+        )
+        if head.get(name)
+    }
+    if head.get("Expires"):
+        found["Expires"] = head["Expires"].strftime("%Y-%m-%d")
+    found["Metadata"] = {
+        k: v for k, v in head["Metadata"].items() if k not in ("mtime", "s3sync-headers")
+    }
+    return found
+
+
+def test_header_rules_and_header_flags_apply_per_path_first_match_wins(
+    cli: Any, s3: Any, server: Any, bucket: str, tree: Tree, tmp_path: Path
+) -> None:
+    src = tree(
+        {"index.html": "i", "old.html": "o", "assets/app.css": "c", "go": "g", "img.png": "p"}
+    )
+    conf = tmp_path / "site.toml"
+    conf.write_text(RULES)
+
+    with fault_proxy(server.endpoint, lambda m, p, n: None) as proxy:
+        run = cli("push", "--config", conf, src, f"s3://{bucket}", endpoint=proxy.endpoint)
+        sent = {s.path.split("?")[0]: dict(s.headers) for s in proxy.seen if s.method == "PUT"}
+
+    assert run.code == 0, run.err
+    # the real header; SeaweedFS does not keep it, so the request is what is checked
+    assert sent[f"/{bucket}/go"].get("x-amz-website-redirect-location") == "/new/", sent[
+        f"/{bucket}/go"
+    ]
+    assert "x-amz-acl" not in sent[f"/{bucket}/go"]  # no ACL unless asked
+    page = {
+        "CacheControl": "max-age=60",
+        "ContentLanguage": "en",
+        "ContentType": "text/html; charset=utf-8",
+        "Metadata": {"owner": "ops"},
+    }
+    assert described(s3, bucket, "index.html") == page
+    assert described(s3, bucket, "old.html") == page
+    assert described(s3, bucket, "assets/app.css") == {
+        "CacheControl": "max-age=31536000, immutable",
+        "ContentType": "text/css; charset=utf-8",
+        "Metadata": {"owner": "ops", "team": "web"},
+    }
+    assert described(s3, bucket, "go") == {
+        "CacheControl": "max-age=5",
+        "ContentDisposition": "attachment",
+        "ContentType": "text/plain",
+        "Expires": "2033-12-01",
+        "Metadata": {"owner": "ops"},
+    }
+    assert described(s3, bucket, "img.png") == {
+        "CacheControl": "max-age=5",
+        "ContentType": "image/png",
+        "Metadata": {"owner": "ops"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "message"),
+    [
+        ('[[rules]]\nmatch = "*.html"\ncache-kontrol = "x"\n', (), "line 1: unknown key"),
+        ('workers = 4\n\n[[rules]]\ncache-control = "x"\n', (), "line 3: a [[rules]] table needs"),
+        ('[[rules]]\nmatch = "[oops"\n', (), "line 1: match: filter pattern"),
+        ("", ("--header", "Strict-Transport-Security: max-age=1"), "S3 does not keep"),
+        ("", ("--header", "no colon"), 'write it as "Name: value"'),
+    ],
+)
+def test_bad_rules_and_headers_are_usage_errors_naming_where(
+    cli: Any,
+    bucket: str,
+    tree: Tree,
+    tmp_path: Path,
+    text: str,
+    args: tuple[str, ...],
+    message: str,
+) -> None:
+    conf = tmp_path / "site.toml"
+    conf.write_text(text)
+    src = tree({"a.html": "a"})
+
+    run = cli("push", "--config", conf, *args, src, f"s3://{bucket}")
+
+    assert run.code == 2
+    assert message in run.err and run.err.count("\n") == 1, run.err

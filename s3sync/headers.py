@@ -1,0 +1,149 @@
+"""The headers each object should have: per-path rules, headers for every file, a digest.
+
+A push sends, for every file, the headers its first matching ``[[rules]]`` table sets,
+over the ``--header`` values every file gets, over the Content-Type chosen by name and
+content (``--content-type`` forces one type over all of them). The digest of the result
+is stored with the object, so a push can tell when only the headers must change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from s3sync.errors import ConfigError
+from s3sync.filters import compile_rule, covers
+
+DIGEST_KEY = "s3sync-headers"  # user metadata that holds the digest of the headers sent
+
+# rule key (as in the config file) -> boto3 argument
+_RULE_FIELDS = {
+    "cache-control": "CacheControl",
+    "content-type": "ContentType",
+    "content-disposition": "ContentDisposition",
+    "content-language": "ContentLanguage",
+    "expires": "Expires",
+    "website-redirect-location": "WebsiteRedirectLocation",
+    "storage-class": "StorageClass",
+    "acl": "ACL",
+}
+# HTTP header name (lower case) -> boto3 argument, for --header
+_HTTP_FIELDS = {
+    **{name: arg for name, arg in _RULE_FIELDS.items() if name not in ("storage-class", "acl")},
+    "x-amz-website-redirect-location": "WebsiteRedirectLocation",
+    "x-amz-storage-class": "StorageClass",
+    "x-amz-acl": "ACL",
+}
+_META = "x-amz-meta-"
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderRule:
+    """One ``[[rules]]`` table: a glob and the headers of the paths it matches first."""
+
+    glob: str
+    fields: Mapping[str, str] = field(default_factory=dict)  # boto3 argument -> value
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+def rule_from_table(table: Mapping[str, Any], where: str) -> HeaderRule:
+    """Return the rule a ``[[rules]]`` table describes; ConfigError naming *where* if bad."""
+    glob = table.get("match")
+    if not isinstance(glob, str) or not glob:
+        raise ConfigError(f'{where}: a [[rules]] table needs match = "GLOB"')
+    try:
+        compile_rule(True, glob)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: match: {exc}") from None
+    fields: dict[str, str] = {}
+    metadata: dict[str, str] = {}
+    for key, value in table.items():
+        if key == "match":
+            continue
+        if key == "metadata":
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            ):
+                raise ConfigError(f"{where}: metadata must be a table of strings")
+            metadata.update(_metadata_key(k, where) for k in value.items())
+            continue
+        arg = _RULE_FIELDS.get(key)
+        if arg is None:
+            known = ", ".join(["match", *_RULE_FIELDS, "metadata"])
+            raise ConfigError(f"{where}: unknown key '{key}' in [[rules]] (known keys: {known})")
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: '{key}' must be a string, not {value!r}")
+        fields[arg] = value
+    return HeaderRule(glob, fields, metadata)
+
+
+def _metadata_key(item: tuple[str, str], where: str) -> tuple[str, str]:
+    name, value = item
+    name = name.lower()
+    if not name or not all(c.isalnum() or c in "-_" for c in name):
+        raise ConfigError(f"{where}: metadata name '{name}' must be letters, digits, - or _")
+    return name, value
+
+
+def parse_header(line: str) -> tuple[str, str, str]:
+    """Return ``(kind, name, value)`` from ``--header "Name: value"``: kind is ``field``
+    (name is the boto3 argument) or ``metadata``; ConfigError for a header S3 would not
+    keep (it would not be served back)."""
+    name, colon, value = line.partition(":")
+    name, value = name.strip().lower(), value.strip()
+    if not colon or not name or not value:
+        raise ConfigError(f"--header '{line}': write it as \"Name: value\"")
+    if name.startswith(_META):
+        return ("metadata", *_metadata_key((name.removeprefix(_META), value), "--header"))
+    arg = _HTTP_FIELDS.get(name)
+    if arg is None:
+        known = ", ".join(sorted({*_HTTP_FIELDS, _META + "NAME"}))
+        raise ConfigError(f"--header '{line}': S3 does not keep '{name}' (it can keep: {known})")
+    return "field", arg, value
+
+
+class Headers:
+    """The headers of every object of a push, and their digest."""
+
+    def __init__(
+        self,
+        rules: Sequence[HeaderRule] = (),
+        lines: Sequence[str] = (),
+        *,
+        content_type: str | None = None,
+    ) -> None:
+        self._rules = [(rule, compile_rule(True, rule.glob)) for rule in rules]
+        self._fields: dict[str, str] = {}
+        self._metadata: dict[str, str] = {}
+        for line in lines:
+            kind, name, value = parse_header(line)
+            (self._metadata if kind == "metadata" else self._fields)[name] = value
+        self._forced_type = content_type
+
+    def for_path(
+        self, relpath: str, guess: Callable[[], str]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Return ``(fields, metadata)`` for the object of *relpath*: boto3 arguments
+        (ContentType always among them) and user metadata. *guess* is only called when
+        nothing sets the type."""
+        fields = dict(self._fields)
+        metadata = dict(self._metadata)
+        for rule, compiled in self._rules:
+            if covers(compiled, relpath):
+                fields.update(rule.fields)
+                metadata.update(rule.metadata)
+                break
+        if self._forced_type is not None:
+            fields["ContentType"] = self._forced_type
+        elif "ContentType" not in fields:
+            fields["ContentType"] = guess()
+        return fields, metadata
+
+
+def digest(fields: Mapping[str, str], metadata: Mapping[str, str]) -> str:
+    """Return a short, stable digest of the headers an object should have."""
+    canonical = json.dumps([sorted(fields.items()), sorted(metadata.items())])
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

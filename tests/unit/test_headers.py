@@ -1,0 +1,79 @@
+"""Header rules, --header lines and the digest: which headers each object is sent with."""
+
+from __future__ import annotations
+
+import pytest
+
+from s3sync.errors import ConfigError
+from s3sync.headers import Headers, digest, parse_header, rule_from_table
+
+
+def test_header_lines_map_to_what_s3_keeps() -> None:
+    assert parse_header("Cache-Control: max-age=60") == ("field", "CacheControl", "max-age=60")
+    assert parse_header("x-amz-storage-class: STANDARD_IA") == (
+        "field",
+        "StorageClass",
+        "STANDARD_IA",
+    )
+    assert parse_header("X-Amz-Meta-Owner: ops") == ("metadata", "owner", "ops")
+    assert parse_header("Website-Redirect-Location: /x/")[1] == "WebsiteRedirectLocation"
+    for bad in ("Strict-Transport-Security: max-age=1", "Cache-Control", ": x", "X-Amz-Meta-: v"):
+        with pytest.raises(ConfigError):
+            parse_header(bad)
+
+
+def test_first_rule_wins_over_header_lines_and_the_forced_type_over_all() -> None:
+    rules = [
+        rule_from_table({"match": "*.html", "cache-control": "short"}, "r1"),
+        rule_from_table({"match": "docs/", "cache-control": "long", "metadata": {"A": "1"}}, "r2"),
+    ]
+    headers = Headers(rules, ["Cache-Control: default", "x-amz-meta-b: 2"])
+    guessed: list[str] = []
+
+    def guess() -> str:
+        guessed.append("called")
+        return "text/plain"
+
+    assert headers.for_path("docs/page.html", guess) == (
+        {"CacheControl": "short", "ContentType": "text/plain"},
+        {"b": "2"},
+    )
+    assert headers.for_path("docs/img.png", guess)[0]["CacheControl"] == "long"
+    assert headers.for_path("docs/img.png", guess)[1] == {"a": "1", "b": "2"}
+    assert headers.for_path("top.png", guess)[0]["CacheControl"] == "default"
+    forced = Headers(rules, content_type="application/x-forced")
+    calls = len(guessed)
+    assert forced.for_path("docs/page.html", guess)[0]["ContentType"] == "application/x-forced"
+    assert len(guessed) == calls  # nothing is sniffed when the type is forced
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"cache-control": "x"}, "needs match"),
+        ({"match": "*.html", "cache-kontrol": "x"}, "unknown key 'cache-kontrol'"),
+        ({"match": "*.html", "cache-control": 60}, "must be a string"),
+        ({"match": "*.html", "metadata": {"a": 1}}, "table of strings"),
+        ({"match": "*.html", "metadata": {"a b": "1"}}, "letters, digits"),
+        ({"match": "[x"}, "not a valid glob"),
+    ],
+)
+def test_bad_rule_tables_name_where(table: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=r"^here: ") as caught:
+        rule_from_table(table, "here")
+    assert message in str(caught.value)
+
+
+def test_digest_is_stable_and_sees_every_change() -> None:
+    base = digest({"ContentType": "text/html", "CacheControl": "a"}, {"x": "1"})
+    assert base == digest({"CacheControl": "a", "ContentType": "text/html"}, {"x": "1"})
+    assert (
+        len(
+            {
+                base,
+                digest({"ContentType": "text/html"}, {"x": "1"}),
+                digest({"ContentType": "text/html", "CacheControl": "a"}, {"x": "2"}),
+            }
+        )
+        == 3
+    )
