@@ -322,8 +322,7 @@ def _run(
     "--header",
     multiple=True,
     metavar='"NAME: VALUE"',
-    help="Send this header with every file (repeatable); [[rules]] in --config set "
-    "them per path.",
+    help="Send this header with every file (repeatable); [[rules]] in --config set them per path.",
 )
 @click.option(
     "--order",

@@ -124,12 +124,17 @@ def push_pair(
     key: Callable[[str], str],
     rule: Rule,
     on_unchanged: Callable[[str, Stat], None] | None = None,
+    stale_headers: Callable[[str, Stat], bool] | None = None,
 ) -> Callable[[str, Stat, Stat], Upload | None]:
-    """Return the pairing function of push: upload when *rule* gives a reason."""
+    """Return the pairing function of push: upload when *rule* gives a reason, and fix
+    the headers (Reason.HEADERS) of an unchanged file whose object *stale_headers* says
+    may not have the headers it should."""
 
     def pair(relpath: str, local: Stat, remote: Stat) -> Upload | None:
         reason = rule(local, remote)
         if reason is None:
+            if stale_headers is not None and stale_headers(relpath, remote):
+                return Upload(key(relpath), relpath, local, Reason.HEADERS, remote)
             if on_unchanged is not None:
                 on_unchanged(relpath, local)
             return None

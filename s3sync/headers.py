@@ -122,6 +122,7 @@ class Headers:
             kind, name, value = parse_header(line)
             (self._metadata if kind == "metadata" else self._fields)[name] = value
         self._forced_type = content_type
+        self.configured = bool(rules or lines or content_type)  # more than the defaults
 
     def for_path(
         self, relpath: str, guess: Callable[[], str]

@@ -1,12 +1,12 @@
 """The local index: what this tool believes is under the prefix, in SQLite.
 
 Each row is a key (relative to the prefix) with the size and mtime of the file it was
-uploaded from and the ETag S3 returned; for objects s3sync did not upload itself, the
-size and LastModified a listing gave. The index is bound to one endpoint, bucket and
-prefix. Reads are forgiving: a missing, unreadable or corrupt file gives None (and a
-reason) so the caller lists the bucket instead. Writes commit as each action completes,
-so a killed run keeps what it did; a rebuilt index is written beside the old one and
-replaces it atomically.
+uploaded from, the ETag S3 returned and the digest of the headers it was sent with;
+for objects s3sync did not upload itself, the size and LastModified a listing gave.
+The index is bound to one endpoint, bucket and prefix. Reads are forgiving: a missing,
+unreadable or corrupt file gives None (and a reason) so the caller lists the bucket
+instead. Writes commit as each action completes, so a killed run keeps what it did; a
+rebuilt index is written beside the old one and replaces it atomically.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from s3sync.errors import ConfigError
 from s3sync.model import Stat
 
-VERSION = "1"
+VERSION = "2"  # 2: the digest of each object's headers
 PAGE = 1000
 
 
@@ -68,7 +68,7 @@ class Index:
         try:
             conn = _connect(path)
             meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
-            conn.execute("SELECT key, size, mtime_ns, etag FROM objects LIMIT 1").fetchall()
+            conn.execute("SELECT key, size, mtime_ns, etag, headers FROM objects LIMIT 1")
             conn.execute("SELECT dev, ino, size, mtime_ns, part_size, etag FROM hashes LIMIT 1")
         except sqlite3.DatabaseError as exc:
             raise IndexUnusable(f"index '{path}' is unreadable ({exc})") from None
@@ -99,7 +99,7 @@ class Index:
             """
             CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT);
             CREATE TABLE objects (key TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,
-                                  etag TEXT);
+                                  etag TEXT, headers TEXT);
             CREATE TABLE hashes (dev INTEGER, ino INTEGER, size INTEGER, mtime_ns INTEGER,
                                  part_size INTEGER, etag TEXT,
                                  PRIMARY KEY (dev, ino, part_size));
@@ -132,9 +132,11 @@ class Index:
         """Yield every row as ``(relpath, Stat)``, a page at a time, from its own connection."""
         reader = sqlite3.connect(self.path, check_same_thread=False)
         try:
-            cursor = reader.execute("SELECT key, size, mtime_ns, etag FROM objects")
+            cursor = reader.execute("SELECT key, size, mtime_ns, etag, headers FROM objects")
             while rows := cursor.fetchmany(PAGE):
-                yield [(key, Stat(size, mtime_ns, etag)) for key, size, mtime_ns, etag in rows]
+                yield [
+                    (key, Stat(size, mtime, etag, headers=h)) for key, size, mtime, etag, h in rows
+                ]
         finally:
             reader.close()
 
@@ -167,11 +169,14 @@ class Index:
         """Return the number of rows."""
         return int(self._conn.execute("SELECT count(*) FROM objects").fetchone()[0])
 
-    def put(self, relpath: str, stat: Stat, etag: str | None = None) -> None:
-        """Record that *relpath* holds an object made from a file with *stat*."""
+    def put(
+        self, relpath: str, stat: Stat, etag: str | None = None, headers: str | None = None
+    ) -> None:
+        """Record that *relpath* holds an object made from a file with *stat*, sent with
+        headers of digest *headers* (None: not known)."""
         self._conn.execute(
-            "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?)",
-            (relpath, stat.size, stat.mtime_ns, etag),
+            "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?)",
+            (relpath, stat.size, stat.mtime_ns, etag, headers),
         )
 
     def remove(self, relpath: str) -> None:

@@ -21,6 +21,7 @@ class Stat:
     mtime_ns: int
     etag: str | None = None
     inode: tuple[int, int] | None = None  # (device, inode) of a local file, when asked for
+    headers: str | None = None  # digest of an object's headers, when the index knows it
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class Reason(enum.Enum):
     FORCED = "forced"
     UNVERIFIED = "unverified"
     GONE = "gone"
+    HEADERS = "headers"  # the file is unchanged; the object's headers may not be
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +141,7 @@ class Outcome:
     unchanged: bool = False
     hashed: int = 0
     hashes: tuple[tuple[int, str], ...] = ()  # (part size, 0 for whole; ETag) of the file
+    headers: str | None = None  # digest of the headers the object now has
 
     @property
     def ok(self) -> bool:
@@ -159,6 +162,7 @@ class Report:
     downloaded_bytes: int = 0
     copied: int = 0
     copied_bytes: int = 0
+    headers_fixed: int = 0
     deleted: int = 0
     unchanged: int = 0
     hashed_bytes: int = 0
@@ -187,6 +191,8 @@ class Report:
             self.errors.append(Problem(action.key, outcome.error or "failed", Severity.ERROR))
         elif outcome.unchanged:
             self.unchanged += 1
+        elif isinstance(action, Upload) and action.reason is Reason.HEADERS:
+            self.headers_fixed += 1
         elif isinstance(action, Upload):
             self.uploaded += 1
             self.uploaded_bytes += action.stat.size

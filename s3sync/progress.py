@@ -159,6 +159,7 @@ def summary_record(report: Report) -> dict[str, Any]:
         "type": "summary",
         verb: count,
         f"{verb}_bytes": size,
+        **({"headers_fixed": report.headers_fixed} if report.command == "push" else {}),
         "deleted": report.deleted,
         "unchanged": report.unchanged,
         "hashed_bytes": report.hashed_bytes,
@@ -183,6 +184,7 @@ def summary_line(report: Report, command: str) -> str:
     verb, count, size = _moved(report)
     parts = [
         f"{count} {would}{verb} ({human_bytes(size)})",
+        *([f"{report.headers_fixed} {would}fixed in place"] if report.headers_fixed else []),
         f"{report.deleted} {would}deleted",
         f"{report.unchanged} unchanged",
         f"{report.failed} failed",

@@ -93,6 +93,8 @@ def _perform_upload(
     hashed = 0
     hashes: tuple[tuple[int, str], ...] = ()
     try:
+        if upload.reason is Reason.HEADERS:
+            return _fix_headers(upload, path, store, content_type, options, retried)
         if upload.reason is Reason.UNVERIFIED:
             assert upload.previous is not None
             same, hashes, hashed = content_matches(
@@ -122,7 +124,44 @@ def _perform_upload(
         return Outcome(upload, message, len(retried), hashed=hashed)
     if options.compare is Compare.CHECKSUM:  # what S3 says the file hashes to, for the cache
         hashes = ((options.layout(upload.stat.size), etag),)
-    return Outcome(upload, None, len(retried), etag=etag, hashed=hashed, hashes=hashes)
+    sent = metadata[DIGEST_KEY]
+    return Outcome(
+        upload, None, len(retried), etag=etag, hashed=hashed, hashes=hashes, headers=sent
+    )
+
+
+def _fix_headers(
+    upload: Upload,
+    path: str,
+    store: ObjectStore,
+    content_type: Callable[[str], str],
+    options: PushOptions,
+    retried: list[BaseException],
+) -> Outcome:
+    """Give the object of an unchanged file the headers it should have, in place.
+
+    The index knows the digest of the headers the object has; otherwise a HEAD tells,
+    and an object that already has them is left alone (unchanged).
+    """
+    fields, metadata = options.headers.for_path(upload.path, lambda: content_type(path))
+    wanted = digest(fields, metadata)
+    kept: dict[str, str] = {}
+    assert upload.previous is not None
+    if upload.previous.headers is None:
+        info = store.head(upload.key, on_retry=retried.append)
+        if info.metadata.get(DIGEST_KEY) == wanted:
+            return Outcome(upload, None, len(retried), unchanged=True, headers=wanted)
+        kept = {k: v for k, v in info.metadata.items() if k == "partsize"}
+    if options.dry_run:
+        return Outcome(upload, dry_run=True)
+    metadata = {
+        **metadata,
+        **kept,
+        DIGEST_KEY: wanted,
+        "mtime": mtime_to_text(upload.stat.mtime_ns),
+    }
+    etag = store.replace_headers(upload.key, fields, metadata, on_retry=retried.append)
+    return Outcome(upload, None, len(retried), etag=etag, headers=wanted)
 
 
 CHANGE_ATTEMPTS = 3
@@ -207,7 +246,7 @@ class _Bookkeeper:
         if isinstance(action, Upload):
             if outcome.ok:
                 previous = action.previous.etag if action.previous is not None else None
-                self.index.put(relpath, action.stat, outcome.etag or previous)
+                self.index.put(relpath, action.stat, outcome.etag or previous, outcome.headers)
                 self.index.cache_hashes(action.stat, outcome.hashes)
             elif self.index.fresh and action.previous is not None:
                 self.index.put(relpath, action.previous)
@@ -311,7 +350,18 @@ def run(
         ignore_existing=options.ignore_existing,
         verdict=verdict,
     )
-    matcher: Matcher[Upload] = Matcher(push_pair(dest.key, rule, books.unchanged))
+
+    def stale_headers(relpath: str, remote: Stat) -> bool:
+        if remote.headers is None:  # not known: worth a HEAD only when headers are set
+            return options.headers.configured
+        fields, metadata = options.headers.for_path(
+            relpath, lambda: content_type(os.path.join(src, relpath))
+        )
+        return remote.headers != digest(fields, metadata)
+
+    matcher: Matcher[Upload] = Matcher(
+        push_pair(dest.key, rule, books.unchanged, stale_headers if not options.force else None)
+    )
 
     def local_events() -> Iterable[walker.LocalEntry | Problem]:
         if root_stat is None:

@@ -153,6 +153,17 @@ class ObjectStore(Protocol):
         """Copy *source* to *key* server-side in parallel parts."""
         ...
 
+    def replace_headers(
+        self,
+        key: str,
+        headers: Mapping[str, str],
+        metadata: Mapping[str, str],
+        *,
+        on_retry: OnRetry,
+    ) -> str:
+        """Give *key* exactly *headers* and *metadata* in place; return the new ETag."""
+        ...
+
     def get_range(self, key: str, first: int, last: int, *, on_retry: OnRetry) -> bytes:
         """Return bytes *first* to *last* (inclusive) of *key*."""
         ...
@@ -643,6 +654,21 @@ class S3Store:
             on_retry,
         )
         return _quoted(str(answer.get("CopyObjectResult", {}).get("ETag", "")))
+
+    def replace_headers(
+        self,
+        key: str,
+        headers: Mapping[str, str],
+        metadata: Mapping[str, str],
+        *,
+        on_retry: OnRetry,
+    ) -> str:
+        """Give *key* exactly *headers* and *metadata* in place (CopyObject onto itself with
+        MetadataDirective REPLACE: no bytes move); return the new ETag."""
+        wanted = ObjectInfo(0, 0, "", dict(metadata), dict(headers))
+        return self.copy_object(
+            CopySource(self.bucket, key), key, info=wanted, extra_metadata={}, on_retry=on_retry
+        )
 
     def copy_parts(
         self,

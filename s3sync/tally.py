@@ -67,14 +67,14 @@ class Tally:
         """Return *perform* behind the one dry-run gate of a run.
 
         Once the run is stopping nothing new starts (None). In a dry run an action is
-        answered without I/O, except an UNVERIFIED one: its read-only check must run to
-        know whether it would transfer, and *perform* honours the dry run after it.
+        answered without I/O, except an UNVERIFIED or HEADERS one: its read-only check must
+        run to know whether it would transfer, and *perform* honours the dry run after it.
         """
 
         def gated(action: A) -> Outcome | None:
             if self.stopping():
                 return None
-            if dry_run and action.reason is not Reason.UNVERIFIED:
+            if dry_run and action.reason not in (Reason.UNVERIFIED, Reason.HEADERS):
                 return Outcome(action, dry_run=True)
             return perform(action)
 

@@ -10,6 +10,7 @@ from urllib.parse import unquote
 import pytest
 
 from tests.conftest import Tree
+from tests.integration.conftest import Run
 from tests.integration.proxy import INTERNAL, Fault, Seen, fault_proxy
 
 UTF8 = "; charset=utf-8"
@@ -302,3 +303,65 @@ def test_bad_rules_and_headers_are_usage_errors_naming_where(
 
     assert run.code == 2
     assert message in run.err and run.err.count("\n") == 1, run.err
+
+
+def rules(html_cache: str) -> str:
+    return (
+        f'[[rules]]\nmatch = "*.html"\ncache-control = "{html_cache}"\n\n'
+        '[[rules]]\nmatch = "*.css"\ncache-control = "max-age=31536000"\n'
+    )
+
+
+@pytest.mark.parametrize("with_index", [True, False])
+def test_an_edited_rule_fixes_headers_in_place_without_uploading_again(
+    with_index: bool, cli: Any, s3: Any, server: Any, bucket: str, tree: Tree, tmp_path: Path
+) -> None:
+    src = tree({"index.html": "<p>home</p>", "blog/post.html": "<p>post</p>", "a.css": "b{}"})
+    conf = tmp_path / "site.toml"
+    index = ("--index", tmp_path / "site.idx") if with_index else ()
+    conf.write_text(rules("max-age=60"))
+    with fault_proxy(server.endpoint, lambda m, p, n: None) as proxy:  # one port: the
+        # index is bound to the endpoint it was made for
+        def push(*args: str | Path) -> tuple[Run, list[Seen]]:
+            start = len(proxy.seen)
+            run = cli(
+                "push",
+                "--json",
+                "--config",
+                conf,
+                *index,
+                *args,
+                src,
+                f"s3://{bucket}",
+                endpoint=proxy.endpoint,
+            )
+            return run, proxy.seen[start:]
+
+        assert push()[0].code == 0
+        conf.write_text(rules("max-age=120"))
+        dry, _ = push("-n")
+        assert dry.actions("upload") == {"index.html": "headers", "blog/post.html": "headers"}
+        assert s3.head_object(Bucket=bucket, Key="index.html")["CacheControl"] == "max-age=60"
+        fixed, seen = push()
+        writes = [s for s in seen if s.method in ("PUT", "POST")]
+        again, seen_again = push()
+        requests = [s.method for s in seen_again]
+
+    assert fixed.code == 0, fixed.err
+    assert fixed.actions("upload") == {"index.html": "headers", "blog/post.html": "headers"}
+    assert (fixed.summary()["headers_fixed"], fixed.summary()["uploaded"]) == (2, 0)
+    # only CopyObject onto themselves: no PutObject carries the bytes again
+    assert sorted(unquote(s.path.split("?")[0]) for s in writes) == [
+        f"/{bucket}/blog/post.html",
+        f"/{bucket}/index.html",
+    ]
+    assert all(dict(s.headers).get("x-amz-copy-source") for s in writes)
+    for key, body in (("index.html", b"<p>home</p>"), ("blog/post.html", b"<p>post</p>")):
+        got = s3.get_object(Bucket=bucket, Key=key)
+        assert (got["CacheControl"], got["Body"].read()) == ("max-age=120", body)
+        assert got["ContentType"] == "text/html; charset=utf-8" and "mtime" in got["Metadata"]
+    assert s3.head_object(Bucket=bucket, Key="a.css")["CacheControl"] == "max-age=31536000"
+    assert again.code == 0 and again.summary()["headers_fixed"] == 0
+    assert again.actions("upload") == {}
+    if with_index:  # the index knows every object's headers: not one request
+        assert requests == []

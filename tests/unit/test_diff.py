@@ -199,3 +199,21 @@ def test_unchanged_pairs_are_reported_with_the_local_stat() -> None:
 )
 def test_restore_rule(remote: Stat, local: Stat | None, expected: Reason | None) -> None:
     assert restore_reason(remote, local) is expected
+
+
+def test_unchanged_file_with_stale_headers_gets_a_headers_action_and_nothing_else_does() -> None:
+    stale = {"a.html"}
+    seen: list[str] = []
+    pair = push_pair(
+        str,
+        fudge_rule(FUDGE),
+        lambda rel, _stat: seen.append(rel),
+        lambda rel, _remote: rel in stale,
+    )
+    same = Stat(10, 100 * 10**9)
+    listed = Stat(10, 5_000 * 10**9, '"e"', headers="old")
+    fixed = pair("a.html", same, listed)
+    assert fixed == Upload("a.html", "a.html", same, Reason.HEADERS, listed)
+    assert pair("b.css", same, listed) is None and seen == ["b.css"]
+    changed = pair("a.html", Stat(11, 100 * 10**9), listed)  # content wins over headers
+    assert changed is not None and changed.reason is Reason.SIZE
