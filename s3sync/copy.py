@@ -252,10 +252,7 @@ def run(
             limit=options.max_delete,
             source=f"the listing of {src.location}",
         )
-        if withheld is not None:
-            report.withheld_deletes = len(deletes) if report.fatal is None else 0
-            report.withheld_reason = withheld if report.withheld_deletes else None
-        elif deletes:
+        if tally.cleared(deletes, withheld):
             delete_objects(
                 deletes,
                 store,

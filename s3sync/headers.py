@@ -8,6 +8,7 @@ is stored with the object, so a push can tell when only the headers must change.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -146,5 +147,10 @@ class Headers:
 
 def digest(fields: Mapping[str, str], metadata: Mapping[str, str]) -> str:
     """Return a short, stable digest of the headers an object should have."""
-    canonical = json.dumps([sorted(fields.items()), sorted(metadata.items())])
+    return _digest(tuple(sorted(fields.items())), tuple(sorted(metadata.items())))
+
+
+@functools.lru_cache(maxsize=256)  # a no-op push asks it for every file: few distinct sets
+def _digest(fields: tuple[tuple[str, str], ...], metadata: tuple[tuple[str, str], ...]) -> str:
+    canonical = json.dumps([fields, metadata])
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]

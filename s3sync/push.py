@@ -463,12 +463,7 @@ def run(
             allow_empty_source=options.allow_empty_source,
             limit=options.max_delete,
         )
-        if withheld is not None:
-            report.withheld_deletes = len(deletes) if report.fatal is None else 0
-            report.withheld_reason = withheld if report.withheld_deletes else None
-        elif deletes:
-            for d in deletes:
-                reporter.planned(d)
+        if tally.cleared(deletes, withheld):
             delete_objects(
                 deletes,
                 store,

@@ -296,12 +296,7 @@ def run(
             limit=options.max_delete,
             source=f"the listing of {src}",
         )
-        if withheld is not None:
-            report.withheld_deletes = len(removals) if report.fatal is None else 0
-            report.withheld_reason = withheld if report.withheld_deletes else None
-        else:
-            for removal in removals:
-                reporter.planned(removal)  # never limited: --limit runs remove nothing
+        if tally.cleared(removals, withheld):
 
             def remove(action: RemoveLocal) -> Outcome:
                 if options.dry_run:

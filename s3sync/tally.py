@@ -80,6 +80,18 @@ class Tally:
 
         return gated
 
+    def cleared(self, deletes: Sequence[Action], withheld: str | None) -> bool:
+        """Return whether *deletes* may go ahead: when a guard or an error *withheld* them,
+        record how many and why; else tell each one planned (never limited: a run cut
+        short by --limit deletes nothing at all)."""
+        if withheld is not None:
+            self.report.withheld_deletes = len(deletes) if self.report.fatal is None else 0
+            self.report.withheld_reason = withheld if self.report.withheld_deletes else None
+            return False
+        for action in deletes:
+            self.reporter.planned(action)
+        return bool(deletes)
+
     def record(self, outcome: Outcome | None) -> None:
         """Count *outcome* (None: skipped because the run was stopping) and tell it."""
         if outcome is None:
