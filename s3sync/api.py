@@ -79,6 +79,10 @@ def push(
     order: Sequence[str] | None = None,
     header: Sequence[str] = (),
     header_rules: Sequence[Mapping[str, Any]] = (),
+    gzip: bool = False,
+    generate_index_html: bool = False,
+    cloudfront: Sequence[str] = (),
+    invalidation_budget: int = 8,
 ) -> Report:
     """Mirror the directory *src* to ``s3://BUCKET[/PREFIX]`` *dest*; return the report.
 
@@ -115,8 +119,12 @@ def push(
             [rule_from_table(r, f"header rule {n + 1}") for n, r in enumerate(header_rules)],
             header,
             content_type=content_type,
+            gzip=gzip,
         ),
         order=tuple(order) if order else ENTRY_POINTS,
+        generate_index_html=generate_index_html,
+        cloudfront=tuple(cloudfront),
+        invalidation_budget=invalidation_budget,
     )
     connection = Connection(
         endpoint_url=endpoint_url,
@@ -489,6 +497,7 @@ def _push(
             cancel=cancel,
             halt=halt,
             keep_actions=keep_actions,
+            cdn=connection.cloudfront() if options.cloudfront else None,
         )
         if lease is not None and lease.lost.is_set() and report.fatal is None:
             report.fatal = f"lost the lease {lease.key}: another run may have taken it"

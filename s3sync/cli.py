@@ -325,6 +325,33 @@ def _run(
     help="Send this header with every file (repeatable); [[rules]] in --config set them per path.",
 )
 @click.option(
+    "--gzip",
+    is_flag=True,
+    help="Compress text files (html, css, js, json, svg, xml, txt, ...) and send them with "
+    "Content-Encoding: gzip; gzip = true/false in [[rules]] switches it per path.",
+)
+@click.option(
+    "-g",
+    "--generate-index-html",
+    is_flag=True,
+    help="Give every directory without an index.html a generated listing page.",
+)
+@click.option(
+    "--cloudfront",
+    multiple=True,
+    metavar="DISTRIBUTION_ID",
+    help="After a successful push, invalidate the paths of updated and deleted objects "
+    "on this CloudFront distribution (repeatable).",
+)
+@click.option(
+    "--invalidation-budget",
+    type=click.IntRange(1, 3000),
+    default=8,
+    show_default=True,
+    metavar="N",
+    help="Invalidate at most N paths: more collapse into wildcards (/dir/*, at last /*).",
+)
+@click.option(
     "--order",
     multiple=True,
     metavar="GLOBS",

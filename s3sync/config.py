@@ -46,11 +46,16 @@ SCHEMA: Mapping[str, tuple[type, ...]] = {
     "content_type": (str,),
     "header": (list,),
     "order": (list,),
+    "gzip": (bool,),
+    "generate_index_html": (bool,),
+    "cloudfront": (list, str),
+    "invalidation_budget": (int,),
     "source_endpoint_url": (str,),
     "source_region": (str,),
     "source_profile": (str,),
 }
 COMMANDS = ("push", "restore", "copy")
+_LISTS = ("cloudfront",)  # repeatable options that also take one string
 _RULES_TABLE = re.compile(r"^[ \t]*\[\[[ \t]*rules[ \t]*\]\]", re.MULTILINE)
 
 
@@ -101,7 +106,7 @@ def _check(path: str, text: str, table: Mapping[str, Any], scope: str) -> dict[s
                 checker(value)
             except ValueError as exc:
                 raise ConfigError(f"{where}: '{scope}{raw_key}': {exc}") from None
-        values[key] = value
+        values[key] = [value] if key in _LISTS and isinstance(value, str) else value
     return values
 
 

@@ -106,6 +106,10 @@ class Matcher(Generic[A]):
             return True
         return any(d in self._protected for d in ancestors(relpath))
 
+    def claim_remote(self, relpath: str) -> Stat | None:
+        """Take *relpath* off the remote side (it has a counterpart after all); return it."""
+        return self._remote.pop(relpath, None)
+
     def pending(self) -> int:
         """Return how many entries are waiting for their other side."""
         return len(self._local) + len(self._remote)
@@ -124,17 +128,23 @@ def push_pair(
     key: Callable[[str], str],
     rule: Rule,
     on_unchanged: Callable[[str, Stat], None] | None = None,
-    stale_headers: Callable[[str, Stat], bool] | None = None,
+    recheck: Callable[[str, Stat], Reason | None] | None = None,
+    *,
+    compressed: tuple[Callable[[str], bool], Rule] | None = None,
 ) -> Callable[[str, Stat, Stat], Upload | None]:
-    """Return the pairing function of push: upload when *rule* gives a reason, and fix
-    the headers (Reason.HEADERS) of an unchanged file whose object *stale_headers* says
-    may not have the headers it should."""
+    """Return the pairing function of push: upload when *rule* gives a reason, else when
+    *recheck* gives one for the object (its headers may not be the ones it should have).
+
+    *compressed* is ``(applies, rule)``: the paths *applies* to use that rule instead,
+    because their objects are compressed and the listed size is not the file's.
+    """
 
     def pair(relpath: str, local: Stat, remote: Stat) -> Upload | None:
-        reason = rule(local, remote)
+        use = compressed[1] if compressed is not None and compressed[0](relpath) else rule
+        reason = use(local, remote)
+        if reason is None and recheck is not None:
+            reason = recheck(relpath, remote)
         if reason is None:
-            if stale_headers is not None and stale_headers(relpath, remote):
-                return Upload(key(relpath), relpath, local, Reason.HEADERS, remote)
             if on_unchanged is not None:
                 on_unchanged(relpath, local)
             return None
@@ -143,23 +153,29 @@ def push_pair(
     return pair
 
 
-def restore_reason(remote: Stat, local: Stat | None) -> Reason | None:
+def restore_reason(remote: Stat, local: Stat | None, *, compare: Compare) -> Reason | None:
     """Return why the object must be downloaded over *local*, or None when it is there.
 
     A local file restored by s3sync carries the ETag it was restored from (as
-    ``local.etag``, only while its mtime is the one s3sync set). Same size and same ETag
-    means the same object; same size and no record is UNVERIFIED: the object's mtime
-    metadata must decide.
+    ``local.etag``, only while its mtime and size are the ones s3sync wrote): the same
+    ETag means the same object, whatever the sizes (a compressed object was
+    decompressed). Same size and no record is UNVERIFIED: the object's mtime metadata
+    must decide. In checksum mode every pair that may hold the same bytes is UNVERIFIED.
     """
     if local is None:
         return Reason.NEW
+    marked = local.etag is not None and same_etag(local.etag, remote.etag)
+    if compare is Compare.CHECKSUM:
+        return Reason.UNVERIFIED if marked or local.size == remote.size else Reason.SIZE
+    if marked:
+        return None
     if local.size != remote.size:
         return Reason.SIZE
+    if compare is Compare.SIZE:
+        return None
     if local.etag is None:
         return Reason.UNVERIFIED
-    if remote.etag is not None and local.etag != remote.etag:
-        return Reason.CONTENT
-    return None
+    return Reason.CONTENT if remote.etag is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,12 +256,17 @@ def push_rule(
     force: bool = False,
     ignore_existing: bool = False,
     verdict: Callable[[Stat, Stat], bool | None] | None = None,
+    compressed: bool = False,
 ) -> Rule:
     """Return push's rule for a file and the object at its key.
 
     *exact* (a trusted index) compares mtimes exactly, else with the fudge. In checksum
     mode *verdict* may know from cached hashes whether the contents match; when it cannot
     tell the reason is UNVERIFIED: a worker reads the file and decides.
+
+    For a *compressed* object the listed size is not the file's, so only a recent mtime
+    decides; otherwise the pair is UNVERIFIED: a worker compares the file's size, mtime
+    or MD5 with what the object's metadata recorded of the file it was made from.
     """
 
     def rule(local: Stat, remote: Stat | None) -> Reason | None:
@@ -255,6 +276,9 @@ def push_rule(
             return None
         if force:
             return Reason.FORCED
+        if compressed:
+            late = compare is Compare.MTIME and local.mtime_ns > remote.mtime_ns - int(fudge * NS)
+            return Reason.MTIME if late else Reason.UNVERIFIED
         if local.size != remote.size:
             return Reason.SIZE
         if compare is Compare.SIZE:

@@ -39,6 +39,12 @@ _HTTP_FIELDS = {
     "x-amz-acl": "ACL",
 }
 _META = "x-amz-meta-"
+# what --gzip compresses: text that browsers fetch and that shrinks well
+GZIP_EXTENSIONS = frozenset(
+    {"html", "htm", "css", "js", "mjs", "json", "svg", "xml", "txt", "map", "webmanifest"}
+    | {"rss", "atom"}
+)
+_GZIP_SUFFIX = "+gzip"  # ends the digest of the headers of a compressed object
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,7 @@ class HeaderRule:
     glob: str
     fields: Mapping[str, str] = field(default_factory=dict)  # boto3 argument -> value
     metadata: Mapping[str, str] = field(default_factory=dict)
+    gzip: bool | None = None  # None: as --gzip says
 
 
 def rule_from_table(table: Mapping[str, Any], where: str) -> HeaderRule:
@@ -61,8 +68,11 @@ def rule_from_table(table: Mapping[str, Any], where: str) -> HeaderRule:
         raise ConfigError(f"{where}: match: {exc}") from None
     fields: dict[str, str] = {}
     metadata: dict[str, str] = {}
+    gzip = table.get("gzip")
+    if gzip is not None and not isinstance(gzip, bool):
+        raise ConfigError(f"{where}: gzip must be true or false, not {gzip!r}")
     for key, value in table.items():
-        if key == "match":
+        if key in ("match", "gzip"):
             continue
         if key == "metadata":
             if not isinstance(value, dict) or not all(
@@ -73,12 +83,12 @@ def rule_from_table(table: Mapping[str, Any], where: str) -> HeaderRule:
             continue
         arg = _RULE_FIELDS.get(key)
         if arg is None:
-            known = ", ".join(["match", *_RULE_FIELDS, "metadata"])
+            known = ", ".join(["match", *_RULE_FIELDS, "metadata", "gzip"])
             raise ConfigError(f"{where}: unknown key '{key}' in [[rules]] (known keys: {known})")
         if not isinstance(value, str):
             raise ConfigError(f"{where}: '{key}' must be a string, not {value!r}")
         fields[arg] = value
-    return HeaderRule(glob, fields, metadata)
+    return HeaderRule(glob, fields, metadata, gzip)
 
 
 def _metadata_key(item: tuple[str, str], where: str) -> tuple[str, str]:
@@ -115,29 +125,51 @@ class Headers:
         lines: Sequence[str] = (),
         *,
         content_type: str | None = None,
+        gzip: bool = False,
     ) -> None:
         self._rules = [(rule, compile_rule(True, rule.glob)) for rule in rules]
+        self._gzip = gzip
         self._fields: dict[str, str] = {}
         self._metadata: dict[str, str] = {}
         for line in lines:
             kind, name, value = parse_header(line)
             (self._metadata if kind == "metadata" else self._fields)[name] = value
         self._forced_type = content_type
-        self.configured = bool(rules or lines or content_type)  # more than the defaults
+        # more than the defaults (gzip alone is not: a listing tells a compressed object)
+        self.configured = bool(rules or lines or content_type)
+        # whether any file may be compressed: only then does gzipped() need asking
+        self.may_gzip = gzip or any(rule.gzip for rule in rules)
+
+    def _first(self, relpath: str) -> HeaderRule | None:
+        for rule, compiled in self._rules:
+            if covers(compiled, relpath):
+                return rule
+        return None
+
+    def gzipped(self, relpath: str, rule: HeaderRule | None = None) -> bool:
+        """Return whether the object of *relpath* is sent gzip-compressed: its first rule's
+        ``gzip`` says, else --gzip for the text extensions in GZIP_EXTENSIONS."""
+        if not self.may_gzip:
+            return False
+        rule = rule or self._first(relpath)
+        if rule is not None and rule.gzip is not None:
+            return rule.gzip
+        return self._gzip and relpath.rpartition(".")[2].lower() in GZIP_EXTENSIONS
 
     def for_path(
         self, relpath: str, guess: Callable[[], str]
     ) -> tuple[dict[str, str], dict[str, str]]:
         """Return ``(fields, metadata)`` for the object of *relpath*: boto3 arguments
-        (ContentType always among them) and user metadata. *guess* is only called when
-        nothing sets the type."""
+        (ContentType always among them, ContentEncoding when it is compressed) and user
+        metadata. *guess* is only called when nothing sets the type."""
         fields = dict(self._fields)
         metadata = dict(self._metadata)
-        for rule, compiled in self._rules:
-            if covers(compiled, relpath):
-                fields.update(rule.fields)
-                metadata.update(rule.metadata)
-                break
+        rule = self._first(relpath)
+        if rule is not None:
+            fields.update(rule.fields)
+            metadata.update(rule.metadata)
+        if self.gzipped(relpath, rule):
+            fields["ContentEncoding"] = "gzip"
         if self._forced_type is not None:
             fields["ContentType"] = self._forced_type
         elif "ContentType" not in fields:
@@ -146,8 +178,16 @@ class Headers:
 
 
 def digest(fields: Mapping[str, str], metadata: Mapping[str, str]) -> str:
-    """Return a short, stable digest of the headers an object should have."""
-    return _digest(tuple(sorted(fields.items())), tuple(sorted(metadata.items())))
+    """Return a short, stable digest of the headers an object should have; it ends in
+    ``+gzip`` when they say the object is compressed (see ``gzipped_digest``)."""
+    core = _digest(tuple(sorted(fields.items())), tuple(sorted(metadata.items())))
+    return core + _GZIP_SUFFIX if fields.get("ContentEncoding") == "gzip" else core
+
+
+def gzipped_digest(value: str | None) -> bool:
+    """Return whether headers of digest *value* say the object is compressed. A change of
+    this cannot be fixed in place: the bytes differ."""
+    return value is not None and value.endswith(_GZIP_SUFFIX)
 
 
 @functools.lru_cache(maxsize=256)  # a no-op push asks it for every file: few distinct sets

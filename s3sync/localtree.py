@@ -97,12 +97,13 @@ class LocalTree:
                 dir_fd=dirfd,
             )
             try:
+                size = 0
                 with os.fdopen(fd, "wb", closefd=False) as out:
                     for chunk in chunks:
-                        out.write(chunk)
+                        size += out.write(chunk)
                 os.utime(fd, ns=(mtime_ns, mtime_ns))
                 if etag is not None:
-                    _set_mark(fd, etag, mtime_ns)
+                    _set_mark(fd, etag, mtime_ns, size)
             finally:
                 os.close(fd)
             os.rename(temp, name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
@@ -120,7 +121,7 @@ class LocalTree:
         try:
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
             try:
-                _set_mark(fd, etag, mtime_ns)
+                _set_mark(fd, etag, mtime_ns, os.fstat(fd).st_size)
             finally:
                 os.close(fd)
         finally:
@@ -179,6 +180,6 @@ def _exists(dirfd: int, name: str) -> bool:
     return True
 
 
-def _set_mark(fd: int, etag: str, mtime_ns: int) -> None:
+def _set_mark(fd: int, etag: str, mtime_ns: int, size: int) -> None:
     with contextlib.suppress(OSError):  # no xattrs here: later restores verify by HEAD
-        os.setxattr(fd, MARK_XATTR, f"{etag} {mtime_ns}".encode())
+        os.setxattr(fd, MARK_XATTR, f"{etag} {mtime_ns} {size}".encode())

@@ -46,6 +46,7 @@ class Reason(enum.Enum):
     UNVERIFIED = "unverified"
     GONE = "gone"
     HEADERS = "headers"  # the file is unchanged; the object's headers may not be
+    ENCODING = "encoding"  # the file is unchanged; it must be sent (un)compressed now
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ class Upload:
     """Put the local file at *path* (relative to the source root) as *key*.
 
     *previous* is what the destination held (listing or index), None for a new key.
+    *content*, when set, is sent instead of a file: a generated page (*path* names no file).
     """
 
     key: str
@@ -60,6 +62,7 @@ class Upload:
     stat: Stat
     reason: Reason
     previous: Stat | None = None
+    content: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +152,16 @@ class Outcome:
         return self.error is None
 
 
+@dataclass(frozen=True, slots=True)
+class Invalidation:
+    """The CloudFront invalidation a push made (or, in a dry run, would make)."""
+
+    distribution: str
+    paths: tuple[str, ...]
+    ids: tuple[str, ...] = ()  # one per request: the paths go in batches
+    error: str | None = None
+
+
 @dataclass(slots=True)
 class Report:
     """Counts of one run, filled by the one reporting thread; ``exit_code`` is the status."""
@@ -178,6 +191,7 @@ class Report:
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
+    invalidations: list[Invalidation] = field(default_factory=list)
 
     def record(self, outcome: Outcome) -> None:
         """Count *outcome*."""

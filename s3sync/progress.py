@@ -19,6 +19,7 @@ from s3sync.model import (
     Copy,
     Delete,
     Download,
+    Invalidation,
     Outcome,
     Problem,
     RemoveLocal,
@@ -173,9 +174,32 @@ def summary_record(report: Report) -> dict[str, Any]:
         "interrupted": report.interrupted,
         "fatal": report.fatal,
         "remote": report.remote,
+        **(
+            {"invalidations": [_invalidation_record(i) for i in report.invalidations]}
+            if report.command == "push"
+            else {}
+        ),
         "duration": round(report.duration, 3),
         "exit_code": int(report.exit_code),
     }
+
+
+def _invalidation_record(made: Invalidation) -> dict[str, Any]:
+    return {
+        "distribution": made.distribution,
+        "ids": list(made.ids),
+        "paths": list(made.paths),
+        "error": made.error,
+    }
+
+
+def _invalidation_text(made: Invalidation, dry_run: bool) -> str:
+    paths = " ".join(shown(p) for p in made.paths)
+    if dry_run:
+        return f"would invalidate on {made.distribution}: {paths}"
+    if made.error is not None:
+        return f"invalidation on {made.distribution} failed"
+    return f"invalidated on {made.distribution} ({', '.join(made.ids)}): {paths}"
 
 
 def summary_line(report: Report, command: str) -> str:
@@ -202,6 +226,8 @@ def summary_line(report: Report, command: str) -> str:
         line += " (from the index)"
     if report.withheld_deletes:
         line += f"; {report.withheld_deletes} deletes withheld: {report.withheld_reason}"
+    for made in report.invalidations:
+        line += "; " + _invalidation_text(made, report.dry_run)
     if report.interrupted:
         line += "; interrupted"
     return line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import os
 import threading
 import time
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 from s3sync import engine, walker
+from s3sync.cdn_paths import DEFAULT_BUDGET
+from s3sync.compression import SOURCE_MD5_KEY, SOURCE_SIZE_KEY, GzipSource, gzip_bytes
 from s3sync.deleting import delete_objects
 from s3sync.diff import (
     Compare,
@@ -20,16 +23,19 @@ from s3sync.diff import (
     delete_guard,
     push_pair,
     push_rule,
+    same_etag,
     withheld_by_errors,
 )
-from s3sync.errors import Disposition, RemoteError, SourceError, classify
+from s3sync.errors import Disposition, ExitCode, RemoteError, SourceError, classify
 from s3sync.etags import cached_verdict, used_part_size
 from s3sync.filters import ENTRY_POINTS, Filter, Groups
-from s3sync.hashing import content_matches
-from s3sync.headers import DIGEST_KEY, Headers, digest
+from s3sync.hashing import content_matches, hash_file
+from s3sync.headers import DIGEST_KEY, Headers, digest, gzipped_digest
 from s3sync.index import Binding, Index, IndexUnusable
+from s3sync.invalidating import invalidate
 from s3sync.model import (
     Delete,
+    ObjectInfo,
     Outcome,
     Problem,
     Reason,
@@ -37,15 +43,17 @@ from s3sync.model import (
     Severity,
     Stat,
     Upload,
+    mtime_from_text,
     mtime_to_text,
 )
+from s3sync.pages import GENERATED_KEY, PAGE_TYPE, Directories
 from s3sync.paths import Location, key_problem
 from s3sync.snapshot import Snapshot, SourceChanged
 from s3sync.tally import Tally
 
 if TYPE_CHECKING:
     from s3sync.progress import Reporter
-    from s3sync.remote import ObjectStore
+    from s3sync.remote import CloudFront, ObjectStore
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +78,9 @@ class PushOptions:
     part_size: int = 8 * 1024 * 1024
     headers: Headers = field(default_factory=Headers)  # what each object is sent with
     order: tuple[str, ...] = ENTRY_POINTS  # upload groups after the rest, one by one
+    generate_index_html: bool = False  # a listing page for directories without index.html
+    cloudfront: tuple[str, ...] = ()  # distributions to invalidate after a successful push
+    invalidation_budget: int = DEFAULT_BUDGET  # paths at most, before wildcards
 
     def layout(self, size: int) -> int:
         """Return the part size an upload of *size* bytes uses (0: a single part)."""
@@ -92,10 +103,26 @@ def _perform_upload(
     path = os.path.join(root, upload.path)
     hashed = 0
     hashes: tuple[tuple[int, str], ...] = ()
+    if upload.content is not None:
+        fields, metadata = _page_headers(options.headers, upload.path)
+    else:
+        fields, metadata = options.headers.for_path(upload.path, lambda: content_type(path))
+    wanted = digest(fields, metadata)
+    gzipped = gzipped_digest(wanted)
     try:
-        if upload.reason is Reason.HEADERS:
-            return _fix_headers(upload, path, store, content_type, options, retried)
-        if upload.reason is Reason.UNVERIFIED:
+        if upload.content is not None:  # a generated page: the bytes are here
+            if options.dry_run:
+                return Outcome(upload, dry_run=True)
+            extra = {**fields, "Metadata": {**metadata, DIGEST_KEY: wanted}}
+            sent = store.put_bytes(upload.key, upload.content, extra=extra, on_retry=retried.append)
+            return Outcome(upload, None, len(retried), etag=sent, headers=wanted)
+        if upload.reason is Reason.HEADERS or (upload.reason is Reason.UNVERIFIED and gzipped):
+            info = store.head(upload.key, on_retry=retried.append)
+            why, hashed = _compare_object(upload, info, path, wanted, options.compare)
+            if why is None:
+                return _in_place(upload, info, fields, metadata, wanted, store, options, retried)
+            upload = dataclasses.replace(upload, reason=why)
+        elif upload.reason is Reason.UNVERIFIED:
             assert upload.previous is not None
             same, hashes, hashed = content_matches(
                 path,
@@ -110,9 +137,10 @@ def _perform_upload(
             upload = dataclasses.replace(upload, reason=Reason.CONTENT)
         if options.dry_run:
             return Outcome(upload, dry_run=True, hashed=hashed)
-        fields, metadata = options.headers.for_path(upload.path, lambda: content_type(path))
-        metadata[DIGEST_KEY] = digest(fields, metadata)
-        upload, etag = _upload_one_version(upload, path, store, fields, metadata, retried)
+        metadata[DIGEST_KEY] = wanted
+        upload, etag = _upload_one_version(
+            upload, path, store, fields, metadata, retried, gzipped=gzipped
+        )
     except RemoteError as exc:
         fatal = classify(exc) is Disposition.FATAL
         return Outcome(upload, str(exc), len(retried), fatal=fatal, hashed=hashed)
@@ -122,46 +150,107 @@ def _perform_upload(
     except SourceChanged as exc:
         message = f"{exc} {CHANGE_ATTEMPTS} times; not uploaded (the next run tries again)"
         return Outcome(upload, message, len(retried), hashed=hashed)
-    if options.compare is Compare.CHECKSUM:  # what S3 says the file hashes to, for the cache
+    if options.compare is Compare.CHECKSUM and not gzipped:  # the file's hash, for the cache
         hashes = ((options.layout(upload.stat.size), etag),)
-    sent = metadata[DIGEST_KEY]
     return Outcome(
-        upload, None, len(retried), etag=etag, hashed=hashed, hashes=hashes, headers=sent
+        upload, None, len(retried), etag=etag, hashed=hashed, hashes=hashes, headers=wanted
     )
 
 
-def _fix_headers(
+def _page_headers(headers: Headers, relpath: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Return the headers of the generated page *relpath*: the rules', as HTML, marked."""
+    fields, metadata = headers.for_path(relpath, lambda: PAGE_TYPE)
+    return {**fields, "ContentType": PAGE_TYPE}, {**metadata, GENERATED_KEY: "true"}
+
+
+def _page_uploads(
+    directories: Directories,
+    dest: Location,
+    headers: Headers,
+    matcher: Matcher[Upload],
+    *,
+    force: bool,
+    unchanged: Callable[[str, Stat], None],
+) -> Iterator[Upload]:
+    """Yield the uploads of the listing pages that are missing or differ from their
+    objects (known by ETag: a page is one PutObject of its bytes, so the ETag is their
+    MD5); claim each page's object so it is not deleted."""
+
+    def note(relpath: str) -> str:
+        return "headers " + digest(*_page_headers(headers, relpath))
+
+    for relpath, page in directories.pages(note):
+        key = dest.key(relpath)
+        if key_problem(key) is not None:
+            continue  # its directory's files were reported already
+        body = gzip_bytes(page) if headers.gzipped(relpath) else page
+        etag = f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'
+        remote = matcher.claim_remote(relpath)
+        if remote is not None and same_etag(remote.etag, etag) and not force:
+            unchanged(relpath, remote)
+            continue
+        reason = Reason.NEW if remote is None else Reason.CONTENT
+        yield Upload(key, relpath, Stat(len(body), 0), reason, remote, content=body)
+
+
+def _compare_object(
+    upload: Upload, info: ObjectInfo, path: str, wanted: str, compare: Compare
+) -> tuple[Reason | None, int]:
+    """Return why the object *info* does not hold the file of *upload* in the encoding its
+    headers *wanted* say (None: it does; only its headers may differ), and bytes hashed.
+
+    A compressed object records the size and MD5 of its file in metadata, and its mtime
+    as every object does: those are compared, as the listing's are for the others.
+    """
+    gzipped = gzipped_digest(wanted)
+    if gzipped != (SOURCE_SIZE_KEY in info.metadata):
+        return Reason.ENCODING, 0
+    if not gzipped:  # only its headers were in doubt: the rule said the file is unchanged
+        return None, 0
+    local = upload.stat
+    if info.metadata[SOURCE_SIZE_KEY] != str(local.size):
+        return Reason.SIZE, 0
+    if compare is Compare.CHECKSUM:
+        hasher, hashed = hash_file(path, ())
+        same = hasher.single().strip('"') == info.metadata.get(SOURCE_MD5_KEY)
+        return (None if same else Reason.CONTENT), hashed
+    if compare is Compare.MTIME and mtime_from_text(info.metadata.get("mtime", "")) != (
+        local.mtime_ns
+    ):
+        return Reason.MTIME, 0
+    return None, 0
+
+
+# metadata s3sync keeps on an object whose headers are replaced: it describes the bytes
+_KEPT_ON_FIX = ("partsize", SOURCE_SIZE_KEY, SOURCE_MD5_KEY)
+
+
+def _in_place(
     upload: Upload,
-    path: str,
+    info: ObjectInfo,
+    fields: Mapping[str, str],
+    metadata: Mapping[str, str],
+    wanted: str,
     store: ObjectStore,
-    content_type: Callable[[str], str],
     options: PushOptions,
     retried: list[BaseException],
 ) -> Outcome:
-    """Give the object of an unchanged file the headers it should have, in place.
-
-    The index knows the digest of the headers the object has; otherwise a HEAD tells,
-    and an object that already has them is left alone (unchanged).
-    """
-    fields, metadata = options.headers.for_path(upload.path, lambda: content_type(path))
-    wanted = digest(fields, metadata)
-    kept: dict[str, str] = {}
-    assert upload.previous is not None
-    if upload.previous.headers is None:
-        info = store.head(upload.key, on_retry=retried.append)
-        if info.metadata.get(DIGEST_KEY) == wanted:
-            return Outcome(upload, None, len(retried), unchanged=True, headers=wanted)
-        kept = {k: v for k, v in info.metadata.items() if k == "partsize"}
+    """Give the object *info* of an unchanged file the headers it should have, in place
+    (CopyObject onto itself: no bytes move), or leave it when it has them."""
+    if info.metadata.get(DIGEST_KEY) == wanted:
+        return Outcome(upload, None, len(retried), unchanged=True, etag=info.etag, headers=wanted)
+    fix = dataclasses.replace(upload, reason=Reason.HEADERS)
     if options.dry_run:
-        return Outcome(upload, dry_run=True)
-    metadata = {
+        return Outcome(fix, dry_run=True)
+    kept = {k: v for k, v in info.metadata.items() if k in _KEPT_ON_FIX}
+    replaced = {
         **metadata,
         **kept,
         DIGEST_KEY: wanted,
-        "mtime": mtime_to_text(upload.stat.mtime_ns),
+        "mtime": info.metadata.get("mtime") or mtime_to_text(upload.stat.mtime_ns),
     }
-    etag = store.replace_headers(upload.key, fields, metadata, on_retry=retried.append)
-    return Outcome(upload, None, len(retried), etag=etag, headers=wanted)
+    etag = store.replace_headers(upload.key, fields, replaced, on_retry=retried.append)
+    return Outcome(fix, None, len(retried), etag=etag, headers=wanted)
 
 
 CHANGE_ATTEMPTS = 3
@@ -179,29 +268,33 @@ def _upload_one_version(
     headers: Mapping[str, str],
     metadata: Mapping[str, str],
     retried: list[BaseException],
+    *,
+    gzipped: bool,
 ) -> tuple[Upload, str]:
-    """Upload one consistent version of the file; return the upload as it went, and the ETag.
+    """Upload one consistent version of the file (*gzipped*: compressed); return the
+    upload as it went, and the ETag.
 
     A file written while being read is read again from the start, up to CHANGE_ATTEMPTS
     times (then SourceChanged); the object and its ``mtime`` metadata always describe the
     version that was read, which the returned upload's stat records for the index.
     """
     for attempt in range(CHANGE_ATTEMPTS):
-        with Snapshot(path) as source:
+        with Snapshot(path) as snapshot:
             try:
+                source: Snapshot | GzipSource = snapshot
+                sent = {**metadata, "mtime": mtime_to_text(snapshot.stat.mtime_ns)}
+                if gzipped:
+                    source = GzipSource(snapshot)
+                    sent.update(source.metadata())
                 etag = store.put_file(
-                    upload.key,
-                    source,
-                    headers=headers,
-                    metadata={**metadata, "mtime": mtime_to_text(source.stat.mtime_ns)},
-                    on_retry=retried.append,
+                    upload.key, source, headers=headers, metadata=sent, on_retry=retried.append
                 )
             except SourceChanged:
                 if attempt + 1 == CHANGE_ATTEMPTS:
                     raise
                 continue
             read = dataclasses.replace(
-                upload.stat, size=source.stat.size, mtime_ns=source.stat.mtime_ns
+                upload.stat, size=snapshot.stat.size, mtime_ns=snapshot.stat.mtime_ns
             )
             return dataclasses.replace(upload, stat=read), etag
     raise AssertionError("unreachable")
@@ -235,9 +328,9 @@ class _Bookkeeper:
         self._open = index
         self.index = None if dry_run else index
 
-    def unchanged(self, relpath: str, local: Stat) -> None:
+    def unchanged(self, relpath: str, stat: Stat) -> None:
         if self.index is not None and self.index.fresh:
-            self.index.put(relpath, local)
+            self.index.put(relpath, stat, stat.etag, stat.headers)
 
     def done(self, outcome: Outcome, relpath: str) -> None:
         if self.index is None:
@@ -279,6 +372,7 @@ def run(
     halt: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
     keep_actions: bool = True,
+    cdn: CloudFront | None = None,
 ) -> Report:
     """Upload what changed under *src* to *dest*, then delete what is gone; return the report.
 
@@ -288,13 +382,15 @@ def run(
     KeyboardInterrupt stops new work, lets in-flight uploads finish and is recorded as
     ``report.interrupted``; *halt* stops the run the same way for a fatal reason the
     caller reports. Without *keep_actions* the report counts outcomes without keeping
-    them (flat memory on huge runs).
+    them (flat memory on huge runs). Last, when the run succeeded (deletes withheld by a
+    guard included), *cdn* invalidates the updated and deleted paths on ``cloudfront``.
     """
     started = clock()
     report = Report(dry_run=options.dry_run, keep_actions=keep_actions)
     filters = Filter(options.filters)
     counts = {"local": 0, "remote": 0}
     aliases: dict[str, str] = {}  # key a server may store a backslashed name as -> the name
+    directories = Directories() if options.generate_index_html else None
     failed_uploads = 0  # an upload that failed keeps later --order groups back
 
     def tell(problem: Problem) -> None:
@@ -320,12 +416,17 @@ def run(
     books = _Bookkeeper(index, dry_run=options.dry_run)
     report.remote = "index" if trusted else "listing"
 
+    changed: list[str] = []  # keys CloudFront may hold an old copy of
+
     def done(outcome: Outcome) -> None:
         nonlocal failed_uploads
         # the index before the reporter: whatever was reported done must survive a SIGKILL
         books.done(outcome, dest.relpath(outcome.action.key) or outcome.action.key)
-        if not outcome.ok and isinstance(outcome.action, Upload):
+        action = outcome.action
+        if not outcome.ok and isinstance(action, Upload):
             failed_uploads += 1
+        elif outcome.ok and not outcome.unchanged and options.cloudfront and _served_before(action):
+            changed.append(action.key)
 
     tally = Tally(
         report,
@@ -351,16 +452,44 @@ def run(
         verdict=verdict,
     )
 
-    def stale_headers(relpath: str, remote: Stat) -> bool:
+    def recheck(relpath: str, remote: Stat) -> Reason | None:
+        """Why an unchanged file's object must change: its headers or its encoding."""
         if remote.headers is None:  # not known: worth a HEAD only when headers are set
-            return options.headers.configured
+            return Reason.HEADERS if options.headers.configured else None
         fields, metadata = options.headers.for_path(
             relpath, lambda: content_type(os.path.join(src, relpath))
         )
-        return remote.headers != digest(fields, metadata)
+        wanted = digest(fields, metadata)
+        if wanted == remote.headers:
+            return None
+        return (
+            Reason.ENCODING
+            if gzipped_digest(wanted) != gzipped_digest(remote.headers)
+            else (Reason.HEADERS)
+        )
 
+    # a compressed object's listed size is not the file's: its metadata must tell
+    compressed = None
+    if options.headers.may_gzip and (not trusted or options.compare is Compare.CHECKSUM):
+        compressed = (
+            options.headers.gzipped,
+            push_rule(
+                compare=options.compare,
+                exact=False,
+                fudge=options.fudge,
+                force=options.force,
+                ignore_existing=options.ignore_existing,
+                compressed=True,
+            ),
+        )
     matcher: Matcher[Upload] = Matcher(
-        push_pair(dest.key, rule, books.unchanged, stale_headers if not options.force else None)
+        push_pair(
+            dest.key,
+            rule,
+            books.unchanged,
+            recheck if not (options.force or options.ignore_existing) else None,
+            compressed=compressed,
+        )
     )
 
     def local_events() -> Iterable[walker.LocalEntry | Problem]:
@@ -392,6 +521,8 @@ def run(
                 note(Problem(relpath, problem, Severity.ERROR))
             else:
                 counts["local"] += 1
+                if directories is not None:
+                    directories.add(relpath, stat.size, stat.mtime_ns)
                 if "\\" in relpath:  # some servers store it under another name
                     aliases[dest.key(relpath).replace("\\", "/")] = relpath
                 yield from tally.planned(matcher.local(relpath, stat))
@@ -402,9 +533,24 @@ def run(
                     counts["remote"] += 1
                     yield from tally.planned(matcher.remote(rel, listed))
 
+    def page_unchanged(relpath: str, remote: Stat) -> None:
+        report.unchanged += 1
+        books.unchanged(relpath, remote)
+
     def finish() -> Iterator[Upload]:
         for relpath, stat in matcher.local_leftovers():
             yield from tally.planned(Upload(dest.key(relpath), relpath, stat, Reason.NEW))
+        if directories is not None:
+            pages = _page_uploads(
+                directories,
+                dest,
+                options.headers,
+                matcher,
+                force=options.force,
+                unchanged=page_unchanged,
+            )
+            for upload in pages:
+                yield from tally.planned(upload)
 
     def transfer(action: Upload) -> Outcome:
         return _perform_upload(
@@ -477,9 +623,36 @@ def run(
         complete=listed and report.fatal is None,
         device=root_stat.st_dev if root_stat is not None else None,
     )
+    succeeded = report.exit_code in (ExitCode.OK, ExitCode.DELETES_WITHHELD)
+    if cdn is not None and changed and succeeded:
+
+        def count(_exc: BaseException) -> None:
+            report.retries += 1
+
+        report.invalidations = invalidate(
+            cdn,
+            options.cloudfront,
+            changed,
+            bucket=dest.bucket,
+            budget=options.invalidation_budget,
+            dry_run=options.dry_run,
+            on_retry=count,
+            warn=lambda where, text: tell(Problem(where, text, Severity.WARNING)),
+        )
+        for made in report.invalidations:
+            if made.error is not None:
+                tell(Problem(made.distribution, made.error, Severity.ERROR))
     report.duration = clock() - started
     reporter.finish(report, "push")
     return report
+
+
+def _served_before(action: object) -> bool:
+    """Return whether a CDN may hold a copy of the key *action* changed: it was deleted
+    or overwritten (a new key was never there to be cached)."""
+    return isinstance(action, Delete) or (
+        isinstance(action, Upload) and action.previous is not None
+    )
 
 
 def _aliased(rel: str, key: str, aliases: dict[str, str], tell: Callable[[Problem], None]) -> bool:

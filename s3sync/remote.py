@@ -22,7 +22,7 @@ import botocore.exceptions as bce
 from botocore.config import Config
 from botocore.parsers import ResponseParserError
 
-from s3sync.errors import ConfigError, RemoteError, classify
+from s3sync.errors import ConfigError, Disposition, RemoteError, classify
 from s3sync.etags import multipart_etag, used_part_size
 from s3sync.model import ObjectInfo, Stat
 from s3sync.retry import Retrier, RetryPolicy
@@ -194,10 +194,7 @@ def make_client(
     timeout: float = 60.0,
 ) -> S3Client:
     """Return an S3 client that never retries on its own (s3sync retries, and counts)."""
-    try:
-        session = boto3.session.Session(profile_name=profile)
-    except bce.ProfileNotFound:
-        raise ConfigError(f"AWS profile '{profile}' is not configured") from None
+    session = _session(profile)
     config = Config(
         retries={"total_max_attempts": 1},
         max_pool_connections=connections,
@@ -215,6 +212,13 @@ def make_client(
         raise ConfigError(f"bad endpoint URL '{endpoint_url}': {exc}") from None
     client.meta.events.register("after-call.s3", _refuse_answers_that_are_not_s3)
     return client
+
+
+def _session(profile: str | None) -> boto3.session.Session:
+    try:
+        return boto3.session.Session(profile_name=profile)
+    except bce.ProfileNotFound:
+        raise ConfigError(f"AWS profile '{profile}' is not configured") from None
 
 
 # what every real answer to these operations holds (botocore fills it from S3's XML or headers)
@@ -840,6 +844,89 @@ def _quoted(etag: str) -> str:
     return etag if etag.startswith('"') or not etag else f'"{etag}"'
 
 
+BUSY = "TooManyInvalidationsInProgress"
+# CloudFront finishes invalidations in minutes: wait up to about four for room
+BUSY_POLICY = RetryPolicy(attempts=8, base=5.0, cap=60.0)
+
+
+def _only_busy(exc: BaseException) -> Disposition:
+    busy = isinstance(exc, RemoteError) and exc.code == BUSY
+    return Disposition.RETRY if busy else Disposition.FAIL
+
+
+class CloudFront:
+    """Invalidations of CloudFront distributions: the one AWS service besides S3.
+
+    Requests are retried as S3's are; TooManyInvalidationsInProgress (too many paths in
+    progress on the distribution) is retried by *busy*, with longer waits.
+    """
+
+    def __init__(self, client: Any, *, retrier: Retrier, busy: Retrier) -> None:
+        self.client = client
+        self._retry = retrier
+        self._busy = busy
+
+    def _call(self, doing: str, fn: Callable[[], T], on_retry: OnRetry | None) -> T:
+        def attempt() -> T:
+            try:
+                return fn()
+            except (bce.BotoCoreError, bce.ClientError) as exc:
+                raise _cloudfront_error(exc, doing) from exc
+
+        return self._retry(attempt, on_retry)
+
+    def origin_path(self, distribution: str, bucket: str) -> str:
+        """Return the OriginPath (``/site`` or ``''``) of the origin of *distribution*
+        that reads from *bucket*: the one whose domain starts with the bucket's name, else
+        the only origin there is."""
+        answer = self._call(
+            f"reading CloudFront distribution {distribution}",
+            lambda: self.client.get_distribution(Id=distribution),
+            None,
+        )
+        config = answer["Distribution"]["DistributionConfig"]
+        origins = config.get("Origins", {}).get("Items") or []
+        for origin in origins:
+            if str(origin.get("DomainName", "")).startswith(bucket + ".s3"):
+                return str(origin.get("OriginPath") or "")
+        return str(origins[0].get("OriginPath") or "") if len(origins) == 1 else ""
+
+    def invalidate(
+        self, distribution: str, paths: Sequence[str], *, reference: str, on_retry: OnRetry
+    ) -> str:
+        """Create an invalidation of *paths* on *distribution*; return its id. The same
+        *reference* on every attempt: CloudFront makes only one of a retried request."""
+        batch = {
+            "Paths": {"Quantity": len(paths), "Items": list(paths)},
+            "CallerReference": reference,
+        }
+
+        def create() -> Any:
+            return self._call(
+                f"invalidation on {distribution}",
+                lambda: self.client.create_invalidation(
+                    DistributionId=distribution, InvalidationBatch=batch
+                ),
+                on_retry,
+            )
+
+        answer = self._busy(create, on_retry)
+        return str(answer["Invalidation"]["Id"])
+
+
+def _cloudfront_error(exc: BaseException, doing: str) -> RemoteError:
+    if isinstance(exc, bce.NoCredentialsError):
+        return RemoteError(f"{doing} failed: no AWS credentials found", code="NoCredentials")
+    if not isinstance(exc, bce.ClientError):
+        kind = "ConnectionError" if isinstance(exc, bce.ConnectionError) else "Error"
+        return RemoteError(f"{doing} failed: {exc}", code=kind)
+    err = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    code = str(err.get("Code") or status or "Error")
+    detail = " ".join(str(err.get("Message") or code).split())
+    return RemoteError(f"{doing} failed: {detail} ({code})", code=code, status=status)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Connection:
     """How to reach S3 and how hard to try: the options every command shares."""
@@ -872,4 +959,21 @@ class Connection:
             multipart_threshold=self.multipart_threshold,
             part_size=self.part_size,
             part_workers=part_workers,
+        )
+
+    def cloudfront(self) -> CloudFront:
+        """Return CloudFront with this connection's profile, retries and timeout (its
+        endpoint is AWS's, or AWS_ENDPOINT_URL_CLOUDFRONT: --endpoint-url is S3's)."""
+        config = Config(
+            retries={"total_max_attempts": 1},
+            connect_timeout=min(10.0, self.timeout),
+            read_timeout=self.timeout,
+        )
+        client = _session(self.profile).client("cloudfront", region_name="us-east-1", config=config)
+        return CloudFront(
+            client,
+            retrier=Retrier(
+                RetryPolicy(attempts=self.retries + 1), classify, time.sleep, random.random
+            ),
+            busy=Retrier(BUSY_POLICY, _only_busy, time.sleep, random.random),
         )

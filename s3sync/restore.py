@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from s3sync import engine, walker
+from s3sync.compression import SOURCE_MD5_KEY, SOURCE_SIZE_KEY, CorruptGzip, gunzip_chunks
 from s3sync.diff import (
     Compare,
     DeleteLimit,
@@ -21,7 +22,7 @@ from s3sync.diff import (
 )
 from s3sync.errors import Disposition, RemoteError, S3SyncError, classify
 from s3sync.filters import Filter
-from s3sync.hashing import content_matches
+from s3sync.hashing import content_matches, hash_file
 from s3sync.localtree import LocalTree, PathRefused, is_temp_name
 from s3sync.model import (
     Download,
@@ -35,6 +36,7 @@ from s3sync.model import (
     Stat,
     mtime_from_text,
 )
+from s3sync.pages import GENERATED_KEY
 from s3sync.paths import Location, unsafe_relpath
 from s3sync.tally import Tally
 
@@ -73,7 +75,7 @@ def file_mtime(info: ObjectInfo) -> int:
 
 
 def _is_generated(info: ObjectInfo) -> bool:
-    return info.metadata.get("generated", "").lower() == "true"
+    return info.metadata.get(GENERATED_KEY, "").lower() == "true"
 
 
 def _verify(
@@ -86,27 +88,49 @@ def _verify(
     mark: bool,
 ) -> Outcome | tuple[Download, int]:
     """Decide an UNVERIFIED pair: an unchanged outcome, or the download and bytes hashed."""
-    assert action.local is not None
-    if compare is Compare.CHECKSUM:
-        same, _, hashed = content_matches(
-            os.path.join(tree.root, action.path),
+    local = action.local
+    assert local is not None
+    path = os.path.join(tree.root, action.path)
+
+    def same(etag: str | None, hashed: int = 0) -> Outcome:
+        if mark and etag:
+            tree.mark(action.path, etag, local.mtime_ns)
+        return Outcome(action, retries=len(retried), unchanged=True, hashed=hashed)
+
+    if compare is Compare.CHECKSUM and local.size == action.stat.size:
+        matches, _, hashed = content_matches(
+            path,
             action.stat,
             part_sizes=(),
             head=lambda: store.head(action.key, on_retry=retried.append),
         )
-        if same:
-            if mark and action.stat.etag:
-                tree.mark(action.path, action.stat.etag, action.local.mtime_ns)
-            return Outcome(action, retries=len(retried), unchanged=True, hashed=hashed)
+        if matches:
+            return same(action.stat.etag, hashed)
         return dataclasses.replace(action, reason=Reason.CONTENT), hashed
     info = store.head(action.key, on_retry=retried.append)
     if _is_generated(info):
         return Outcome(action, retries=len(retried), unchanged=True)
-    if file_mtime(info) == action.local.mtime_ns:
-        if mark:
-            tree.mark(action.path, info.etag, action.local.mtime_ns)
-        return Outcome(action, retries=len(retried), unchanged=True)
+    if SOURCE_SIZE_KEY in info.metadata:  # compressed: what it recorded of its file decides
+        if info.metadata[SOURCE_SIZE_KEY] != str(local.size):
+            return dataclasses.replace(action, reason=Reason.SIZE), 0
+        if compare is Compare.CHECKSUM:
+            hasher, hashed = hash_file(path, ())
+            if hasher.single().strip('"') == info.metadata.get(SOURCE_MD5_KEY):
+                return same(info.etag, hashed)
+            return dataclasses.replace(action, reason=Reason.CONTENT), hashed
+    elif local.size != action.stat.size:
+        return dataclasses.replace(action, reason=Reason.SIZE), 0
+    if file_mtime(info) == local.mtime_ns:
+        return same(info.etag)
     return dataclasses.replace(action, reason=Reason.MTIME), 0
+
+
+def _decoded(info: ObjectInfo, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Return the bytes of the file an object holds: a push with gzip compressed it."""
+    recorded = info.metadata.get(SOURCE_SIZE_KEY, "")
+    if info.headers.get("ContentEncoding") != "gzip" or not recorded.isdigit():
+        return chunks
+    return gunzip_chunks(chunks, expected_size=int(recorded))
 
 
 def _perform_download(
@@ -133,7 +157,9 @@ def _perform_download(
         def write(info: ObjectInfo, chunks: Iterator[bytes]) -> None:
             if _is_generated(info):
                 raise _Generated
-            tree.write(action.path, chunks, mtime_ns=file_mtime(info), etag=info.etag)
+            tree.write(
+                action.path, _decoded(info, chunks), mtime_ns=file_mtime(info), etag=info.etag
+            )
 
         store.download(action.key, write, on_retry=retried.append)
     except _Generated:
@@ -141,6 +167,8 @@ def _perform_download(
     except RemoteError as exc:
         fatal = classify(exc) is Disposition.FATAL
         return Outcome(action, str(exc), len(retried), fatal=fatal, hashed=hashed)
+    except CorruptGzip as exc:
+        return Outcome(action, str(exc), len(retried), hashed=hashed)
     except PathRefused as exc:
         return Outcome(action, f"refused: {exc.strerror}", len(retried), hashed=hashed)
     except IsADirectoryError:
@@ -204,14 +232,8 @@ def run(
             return None
         if options.force:
             reason: Reason | None = Reason.FORCED
-        elif local.size != remote.size:
-            reason = Reason.SIZE
-        elif options.compare is Compare.SIZE:
-            reason = None
-        elif options.compare is Compare.CHECKSUM:
-            reason = Reason.UNVERIFIED
         else:
-            reason = restore_reason(remote, local)
+            reason = restore_reason(remote, local, compare=options.compare)
         if reason is None:
             return None
         return Download(src.key(relpath), relpath, remote, reason, local)

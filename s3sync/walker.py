@@ -14,15 +14,17 @@ from s3sync.paths import MARK_XATTR
 LocalEntry = tuple[str, Stat]
 
 
-def read_mark(path: str, mtime_ns: int) -> str | None:
-    """Return the ETag a restore recorded on *path*, if its mtime is still the one set then."""
+def read_mark(path: str, mtime_ns: int, size: int) -> str | None:
+    """Return the ETag a restore recorded on *path*, if its mtime and size are still the
+    ones it wrote (the size is the file's, which differs from a compressed object's)."""
     try:
-        etag, _, recorded = (
-            os.getxattr(path, MARK_XATTR, follow_symlinks=False).decode().rpartition(" ")
+        etag, recorded_mtime, recorded_size = (
+            os.getxattr(path, MARK_XATTR, follow_symlinks=False).decode().split(" ")
         )
-    except (OSError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError, ValueError):
         return None
-    return etag if etag and recorded == str(mtime_ns) else None
+    valid = etag and recorded_mtime == str(mtime_ns) and recorded_size == str(size)
+    return etag if valid else None
 
 
 def check_root(root: str) -> None:
@@ -113,7 +115,7 @@ def scan(
             elif not filters.file_included(rel):
                 continue
             elif st.S_ISREG(mode):
-                mark = read_mark(entry.path, info.st_mtime_ns) if marks else None
+                mark = read_mark(entry.path, info.st_mtime_ns, info.st_size) if marks else None
                 inode = (info.st_dev, info.st_ino) if inodes else None
                 yield rel, Stat(info.st_size, info.st_mtime_ns, mark, inode)
             else:

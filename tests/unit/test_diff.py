@@ -8,10 +8,13 @@ from hypothesis import strategies as st
 
 from s3sync.diff import (
     NS,
+    Compare,
     Matcher,
+    Rule,
     exact_reason,
     fudge_rule,
     push_pair,
+    push_rule,
     restore_reason,
     upload_reason,
 )
@@ -188,17 +191,73 @@ def test_unchanged_pairs_are_reported_with_the_local_stat() -> None:
 
 
 @pytest.mark.parametrize(
-    ("remote", "local", "expected"),
+    ("remote", "local", "compare", "expected"),
     [
-        (Stat(5, T, '"e1"'), None, Reason.NEW),
-        (Stat(5, T, '"e1"'), Stat(4, T - 99, '"e1"'), Reason.SIZE),
-        (Stat(5, T, '"e1"'), Stat(5, T - 99, '"e1"'), None),  # restored from this very object
-        (Stat(5, T, '"e2"'), Stat(5, T - 99, '"e1"'), Reason.CONTENT),  # replaced since
-        (Stat(5, T, '"e1"'), Stat(5, T - 99), Reason.UNVERIFIED),  # no record: metadata decides
+        (Stat(5, T, '"e1"'), None, Compare.MTIME, Reason.NEW),
+        (Stat(5, T, '"e1"'), Stat(4, T - 99), Compare.MTIME, Reason.SIZE),
+        (Stat(5, T, '"e1"'), Stat(5, T - 99, '"e1"'), Compare.MTIME, None),  # restored from it
+        # a decompressed object: the mark (checked against the file's size) vouches for it
+        (Stat(5, T, '"e1"'), Stat(9, T - 99, '"e1"'), Compare.MTIME, None),
+        (Stat(5, T, '"e2"'), Stat(5, T - 99, '"e1"'), Compare.MTIME, Reason.CONTENT),  # replaced
+        (Stat(5, T, '"e2"'), Stat(9, T - 99, '"e1"'), Compare.MTIME, Reason.SIZE),
+        (Stat(5, T, '"e1"'), Stat(5, T - 99), Compare.MTIME, Reason.UNVERIFIED),  # no record
+        (Stat(5, T, '"e1"'), Stat(5, T - 99), Compare.SIZE, None),
+        (Stat(5, T, '"e1"'), Stat(4, T - 99), Compare.SIZE, Reason.SIZE),
+        (Stat(5, T, '"e1"'), Stat(5, T - 99, '"e1"'), Compare.CHECKSUM, Reason.UNVERIFIED),
+        (Stat(5, T, '"e1"'), Stat(9, T - 99, '"e1"'), Compare.CHECKSUM, Reason.UNVERIFIED),
+        (Stat(5, T, '"e1"'), Stat(9, T - 99), Compare.CHECKSUM, Reason.SIZE),
     ],
 )
-def test_restore_rule(remote: Stat, local: Stat | None, expected: Reason | None) -> None:
-    assert restore_reason(remote, local) is expected
+def test_restore_rule(
+    remote: Stat, local: Stat | None, compare: Compare, expected: Reason | None
+) -> None:
+    assert restore_reason(remote, local, compare=compare) is expected
+
+
+@pytest.mark.parametrize(
+    ("local", "compare", "expected"),
+    [
+        (Stat(5, T + 10**9), Compare.MTIME, Reason.MTIME),  # edited after the upload
+        (Stat(5, T - 3600 * 10**9), Compare.MTIME, Reason.UNVERIFIED),  # metadata must tell
+        (Stat(5, T - 3600 * 10**9), Compare.SIZE, Reason.UNVERIFIED),
+        (Stat(5, T + 10**9), Compare.CHECKSUM, Reason.UNVERIFIED),
+    ],
+)
+def test_compressed_rule_never_compares_the_listed_size(
+    local: Stat, compare: Compare, expected: Reason
+) -> None:
+    listed = Stat(2, T, '"gz"')  # the compressed size: never the file's
+
+    def rule(*, force: bool = False, ignore_existing: bool = False) -> Rule:
+        return push_rule(
+            compare=compare,
+            exact=False,
+            fudge=FUDGE,
+            compressed=True,
+            force=force,
+            ignore_existing=ignore_existing,
+        )
+
+    assert rule()(local, listed) is expected
+    assert rule()(local, None) is Reason.NEW
+    assert rule(force=True)(local, listed) is Reason.FORCED
+    assert rule(ignore_existing=True)(local, listed) is None
+
+
+def test_compressed_paths_use_their_own_rule() -> None:
+    pair = push_pair(
+        str,
+        fudge_rule(FUDGE),
+        compressed=(
+            lambda rel: rel.endswith(".css"),
+            push_rule(compare=Compare.MTIME, exact=False, fudge=0, compressed=True),
+        ),
+    )
+    old, listed = Stat(10, T - 10**12), Stat(3, T, '"gz"')
+    css = pair("a.css", old, listed)
+    assert css is not None and css.reason is Reason.UNVERIFIED
+    png = pair("a.png", old, listed)
+    assert png is not None and png.reason is Reason.SIZE
 
 
 def test_unchanged_file_with_stale_headers_gets_a_headers_action_and_nothing_else_does() -> None:
@@ -208,7 +267,7 @@ def test_unchanged_file_with_stale_headers_gets_a_headers_action_and_nothing_els
         str,
         fudge_rule(FUDGE),
         lambda rel, _stat: seen.append(rel),
-        lambda rel, _remote: rel in stale,
+        lambda rel, _remote: Reason.HEADERS if rel in stale else None,
     )
     same = Stat(10, 100 * 10**9)
     listed = Stat(10, 5_000 * 10**9, '"e"', headers="old")

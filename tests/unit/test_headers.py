@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from s3sync.errors import ConfigError
-from s3sync.headers import Headers, digest, parse_header, rule_from_table
+from s3sync.headers import Headers, digest, gzipped_digest, parse_header, rule_from_table
 
 
 def test_header_lines_map_to_what_s3_keeps() -> None:
@@ -77,3 +77,38 @@ def test_digest_is_stable_and_sees_every_change() -> None:
         )
         == 3
     )
+
+
+def test_gzip_covers_text_extensions_and_rules_switch_it_per_path() -> None:
+    rules = [
+        rule_from_table({"match": "*.wasm", "gzip": True}, "r1"),
+        rule_from_table({"match": "raw/", "gzip": False}, "r2"),
+        rule_from_table({"match": "*.md", "cache-control": "x"}, "r3"),
+    ]
+    headers = Headers(rules, gzip=True)
+    assert [headers.gzipped(p) for p in ("a.HTML", "s.css", "x.wasm", "raw/a.css", "i.png")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert headers.gzipped("notes.md") is False  # a rule without gzip: the default list
+    fields, _ = headers.for_path("app.js", lambda: "text/javascript")
+    assert fields["ContentEncoding"] == "gzip"
+    assert "ContentEncoding" not in headers.for_path("i.png", lambda: "image/png")[0]
+    off = Headers(rules)  # no --gzip: only a rule's gzip = true compresses
+    assert off.gzipped("x.wasm") and not off.gzipped("a.html") and off.may_gzip
+    assert not Headers().may_gzip and not Headers().gzipped("a.html")
+
+
+def test_the_digest_says_whether_the_object_is_compressed() -> None:
+    plain = digest({"ContentType": "text/css"}, {})
+    packed = digest({"ContentType": "text/css", "ContentEncoding": "gzip"}, {})
+    assert not gzipped_digest(plain) and gzipped_digest(packed) and not gzipped_digest(None)
+    assert packed.removesuffix("+gzip") != plain
+
+
+def test_gzip_in_a_rule_must_be_a_boolean() -> None:
+    with pytest.raises(ConfigError, match="gzip must be true or false"):
+        rule_from_table({"match": "*.js", "gzip": "yes"}, "r1")
