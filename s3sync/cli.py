@@ -99,6 +99,7 @@ Examples:
   s3sync push --exclude '*.tmp' --exclude '.git/' ./site s3://bucket
   s3sync push --endpoint-url http://127.0.0.1:8333 ./site s3://bucket
   s3sync push --config s3sync.toml --json ./site s3://bucket > run.jsonl
+  s3sync push --gzip -g --cloudfront E2QWRUHAPOMQZL ./public s3://www.example.com
   s3sync push -q --lock /tmp/site.lock --index ~/.cache/site.idx \\
       --log-file /var/log/s3sync.log ./site s3://bucket          # from cron
 
