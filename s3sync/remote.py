@@ -22,6 +22,8 @@ import botocore.exceptions as bce
 from botocore.config import Config
 from botocore.parsers import ResponseParserError
 
+from s3sync.crt import CrtFailure, CrtUploader
+from s3sync.crt import available as crt_available
 from s3sync.errors import ConfigError, Disposition, RemoteError, classify
 from s3sync.etags import multipart_etag, used_part_size
 from s3sync.model import ObjectInfo, Stat
@@ -187,6 +189,7 @@ class ObjectStore(Protocol):
 
 def make_client(
     *,
+    session: boto3.session.Session | None = None,
     endpoint_url: str | None,
     region: str | None,
     profile: str | None,
@@ -194,7 +197,7 @@ def make_client(
     timeout: float = 60.0,
 ) -> S3Client:
     """Return an S3 client that never retries on its own (s3sync retries, and counts)."""
-    session = _session(profile)
+    session = session or _session(profile)
     config = Config(
         retries={"total_max_attempts": 1},
         max_pool_connections=connections,
@@ -284,8 +287,10 @@ class S3Store:
         multipart_threshold: int = 8 * 1024 * 1024,
         part_size: int = 8 * 1024 * 1024,
         part_workers: int = 4,
+        fast: CrtUploader | None = None,
     ) -> None:
         self.client = client
+        self._fast = fast  # one-request uploads through awscrt, when it is there
         self.bucket = bucket
         self.endpoint = client.meta.endpoint_url
         self._retry = retrier
@@ -320,6 +325,12 @@ class S3Store:
             code = "NoCredentials"
         elif isinstance(exc, ResponseParserError):
             code = "NotS3"
+        elif isinstance(exc, CrtFailure):
+            code, status, detail = exc.code, exc.status, exc.detail
+            if code in ("403", "Forbidden"):
+                code = "AccessDenied"
+            elif code == "400":
+                code = "BadRequest"
         elif isinstance(exc, (bce.HTTPClientError, bce.ConnectionError)):
             code = "ConnectionError"
         template = _FATAL_MESSAGES.get(code)
@@ -333,7 +344,7 @@ class S3Store:
         def attempt() -> T:
             try:
                 return fn()
-            except (bce.BotoCoreError, bce.ClientError, ResponseParserError) as exc:
+            except (bce.BotoCoreError, bce.ClientError, ResponseParserError, CrtFailure) as exc:
                 raise self._error(exc, doing) from exc
 
         return self._retry(attempt, on_retry)
@@ -382,6 +393,13 @@ class S3Store:
             extra["Metadata"]["partsize"] = str(used_part_size(size, self.part_size))
             return self._put_multipart(key, source, extra, on_retry)
         body = source.read_all()
+        fast = self._fast
+        if fast is not None:
+            return self._call(
+                f"upload of '{key}'",
+                lambda: fast.put(key, body, headers, metadata),
+                on_retry,
+            )
         answer = self._call(
             f"upload of '{key}'",
             lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra),
@@ -941,9 +959,12 @@ class Connection:
     part_size: int = 8 * 1024 * 1024
 
     def open(self, bucket: str) -> S3Store:
-        """Return a store for *bucket* on one client sized for the workers and their parts."""
+        """Return a store for *bucket* on one client sized for the workers and their parts
+        (and small uploads through awscrt, when it is installed)."""
         part_workers = max(2, min(self.workers, 8))
+        session = _session(self.profile)
         client = make_client(
+            session=session,
             endpoint_url=self.endpoint_url,
             region=self.region,
             profile=self.profile,
@@ -959,6 +980,29 @@ class Connection:
             multipart_threshold=self.multipart_threshold,
             part_size=self.part_size,
             part_workers=part_workers,
+            fast=self._fast_uploads(session, client, bucket),
+        )
+
+    def _fast_uploads(
+        self, session: boto3.session.Session, client: S3Client, bucket: str
+    ) -> CrtUploader | None:
+        if not crt_available():
+            return None
+        credentials = session.get_credentials()
+        if credentials is None:
+            return None  # botocore tells the user, on the first request
+
+        def current() -> tuple[str, str, str | None]:
+            frozen = credentials.get_frozen_credentials()
+            return frozen.access_key or "", frozen.secret_key or "", frozen.token
+
+        return CrtUploader(
+            endpoint=client.meta.endpoint_url,
+            bucket=bucket,
+            region=client.meta.region_name,
+            credentials=current,
+            timeout=self.timeout,
+            path_style=self.endpoint_url is not None,
         )
 
     def cloudfront(self) -> CloudFront:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import write_tree
-from tests.integration.conftest import Run, keys, objects
+from tests.integration.conftest import Run, cli_env, keys, objects
 from tests.integration.proxy import (
     INTERNAL,
     SLOW_DOWN,
@@ -212,7 +212,24 @@ def assert_converges(case: Case, endpoint: str, s3: Any, bucket: str) -> None:
 def test_intermittent_faults_are_retried_to_a_correct_result(
     command: str, fault: str, cli: Any, s3: Any, server: Any, bucket: str, tmp_path: Path
 ) -> None:
-    case = CASES[command](cli, s3, bucket, tmp_path)
+    check_retried(CASES[command](cli, s3, bucket, tmp_path), fault, server, s3, bucket)
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_without_awscrt_uploads_are_retried_to_a_correct_result_too(
+    fault: str, cli: Any, s3: Any, server: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Small files go up through awscrt when it is installed; botocore otherwise."""
+
+    def botocore_cli(*args: Any, **kwargs: Any) -> Run:
+        done: Run = cli(*args, env=cli_env(server, S3SYNC_CRT="0"), **kwargs)
+        return done
+
+    check_retried(push_case(botocore_cli, s3, bucket, tmp_path), fault, server, s3, bucket)
+
+
+def check_retried(case: Case, fault: str, server: Any, s3: Any, bucket: str) -> None:
+    """Run *case* with *fault* on every other first attempt: a correct, converged end."""
     with fault_proxy(server.endpoint, every_other_first_attempt(FAULTS[fault])) as proxy:
         run = case.run(proxy.endpoint, PATIENT)
     assert run.code == 0, run.err
@@ -277,3 +294,17 @@ def test_a_multipart_step_applied_but_unheard_still_ends_in_one_whole_object(
     assert run.code == 0, run.err
     assert case.result() == case.want
     assert no_uploads_left(s3, bucket)
+
+
+@pytest.mark.parametrize(("crt", "agent"), [("1", "CRTS3NativeClient"), ("0", "Boto3")])
+def test_small_files_go_up_through_awscrt_unless_turned_off(
+    crt: str, agent: str, cli: Any, server: Any, bucket: str, tmp_path: Path
+) -> None:
+    src = write_tree(tmp_path / "src", {"a.txt": "a", "b/c.css": "c"})
+    with fault_proxy(server.endpoint, lambda m, p, n: None) as proxy:
+        env = cli_env(server, S3SYNC_CRT=crt)
+        run = cli("push", src, f"s3://{bucket}", env=env, endpoint=proxy.endpoint)
+        puts = [dict(s.headers) for s in proxy.seen if s.method == "PUT"]
+    assert run.code == 0, run.err
+    agents = [next(v for k, v in h.items() if k.lower() == "user-agent") for h in puts]
+    assert len(agents) == 2 and all(agent.lower() in a.lower() for a in agents), agents

@@ -1,0 +1,46 @@
+"""What an awscrt answer means: an ETag, or the failure s3sync classifies and retries."""
+
+from __future__ import annotations
+
+import pytest
+
+from s3sync.crt import CrtFailure, _etag
+
+
+class Refused(Exception):
+    name = "AWS_ERROR_S3_INVALID_RESPONSE_STATUS"
+
+
+class Timeout(Exception):
+    name = "AWS_IO_SOCKET_TIMEOUT"
+
+
+def test_a_success_gives_the_quoted_etag() -> None:
+    assert _etag({"status_code": 200, "etag": '"abc"'}) == '"abc"'
+    assert _etag({"status_code": 200, "etag": "abc"}) == '"abc"'  # some servers drop quotes
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "status"),
+    [
+        ({"status_code": 200, "etag": None}, "NotS3", 200),  # a web page, not S3
+        (
+            {
+                "status_code": 503,
+                "error": Refused(),
+                "error_body": b"<Error><Code>SlowDown</Code><Message>Reduce</Message></Error>",
+            },
+            "SlowDown",
+            503,
+        ),
+        ({"status_code": 403, "error": Refused(), "error_body": b""}, "403", 403),
+        ({"error": ConnectionResetError()}, "ConnectionError", None),
+        ({"error": Timeout()}, "ReadTimeout", None),
+    ],
+)
+def test_failures_carry_the_code_and_status_botocore_would_give(
+    answer: dict[str, object], code: str, status: int | None
+) -> None:
+    with pytest.raises(CrtFailure) as failed:
+        _etag(answer)
+    assert (failed.value.code, failed.value.status) == (code, status)
