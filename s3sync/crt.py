@@ -58,7 +58,8 @@ def available() -> bool:
 
 
 class CrtUploader:
-    """PutObject of bytes on one CRT S3 client: blocking calls, from any thread."""
+    """PutObject and GetObject of small objects on one CRT S3 client: blocking calls,
+    from any thread."""
 
     def __init__(
         self,
@@ -116,36 +117,62 @@ class CrtUploader:
         ]
         request = http.HttpRequest(
             "PUT",
-            self._prefix + quote(key, safe=_UNRESERVED),
+            self._path(key),
             http.HttpHeaders(headers),
             stdio.BytesIO(bytes(body)),
         )
+        answer = self._send(s3.S3RequestType.PUT_OBJECT, request, None)
+        return _etag(answer)
+
+    def get(self, key: str) -> tuple[list[tuple[str, str]], bytes]:
+        """Return the headers and the body of *key* (small: it is held in memory), or
+        raise CrtFailure."""
+        assert s3 is not None
+        request = http.HttpRequest("GET", self._path(key), http.HttpHeaders([("Host", self._host)]))
+        chunks: list[bytes] = []
+        answer = self._send(s3.S3RequestType.GET_OBJECT, request, chunks)
+        _etag(answer)  # a success has one; anything else raises
+        return answer["headers"], b"".join(chunks)
+
+    def _path(self, key: str) -> str:
+        return self._prefix + quote(key, safe=_UNRESERVED)
+
+    def _send(self, kind: Any, request: Any, chunks: list[bytes] | None) -> dict[str, Any]:
+        """Send *request*, wait for the end (cancelled after the timeout); return what the
+        callbacks were told."""
         answer: dict[str, Any] = {}
         done = threading.Event()
 
         def on_headers(status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
             answer["status"] = status_code
+            answer["headers"] = headers
             answer["etag"] = next((v for k, v in headers if k.lower() == "etag"), None)
+
+        def on_body(chunk: bytes, **_: Any) -> None:
+            if chunks is not None:
+                chunks.append(bytes(chunk))
 
         def on_done(**kwargs: Any) -> None:
             answer.update(kwargs)
             done.set()
 
         sent = self._client.make_request(
-            type=s3.S3RequestType.PUT_OBJECT,
+            type=kind,
             request=request,
             on_headers=on_headers,
+            on_body=on_body if chunks is not None else None,
             on_done=on_done,
         )
         try:
             sent.finished_future.result(timeout=self._timeout)
         except FutureTimeout:
             sent.cancel()
+            done.wait()
             raise CrtFailure("ReadTimeout", None, f"no answer in {self._timeout:g}s") from None
         except Exception:  # the details are in what on_done was given
             pass
         done.wait()
-        return _etag(answer)
+        return answer
 
 
 def _etag(answer: Mapping[str, Any]) -> str:

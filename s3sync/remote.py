@@ -9,6 +9,7 @@ every attempt.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import random
 import threading
 import time
@@ -22,7 +23,7 @@ import botocore.exceptions as bce
 from botocore.config import Config
 from botocore.parsers import ResponseParserError
 
-from s3sync.crt import CrtFailure, CrtUploader
+from s3sync.crt import HEADER_NAMES, CrtFailure, CrtUploader
 from s3sync.crt import available as crt_available
 from s3sync.errors import ConfigError, Disposition, RemoteError, classify
 from s3sync.etags import multipart_etag, used_part_size
@@ -115,6 +116,7 @@ class ObjectStore(Protocol):
         write: Callable[[ObjectInfo, Iterator[bytes]], T],
         *,
         on_retry: OnRetry,
+        size: int | None = None,
     ) -> T:
         """GET *key* and return ``write(info, chunks)``; a broken stream retries it all."""
         ...
@@ -461,8 +463,20 @@ class S3Store:
         write: Callable[[ObjectInfo, Iterator[bytes]], T],
         *,
         on_retry: OnRetry,
+        size: int | None = None,
     ) -> T:
-        """GET *key* and return ``write(info, chunks)``; a broken stream retries it all."""
+        """GET *key* and return ``write(info, chunks)``; a broken stream retries it all.
+        A small object (*size*, as listed, under the multipart threshold) comes in one
+        piece through awscrt, when it is there."""
+        fast = self._fast
+        # not an empty one: awscrt asks for a range, which an empty object cannot satisfy
+        if fast is not None and size and size < self.multipart_threshold:
+
+            def whole() -> T:
+                headers, body = fast.get(key)
+                return write(_info_from_headers(headers, len(body)), iter((body,)))
+
+            return self._call(f"download of '{key}'", whole, on_retry)
 
         def attempt() -> T:
             answer = self.client.get_object(Bucket=self.bucket, Key=key)
@@ -854,6 +868,22 @@ def _info(answer: Any) -> ObjectInfo:
         _quoted(str(answer.get("ETag", ""))),
         dict(answer.get("Metadata") or {}),
         {name: answer[name] for name in _HEADERS if answer.get(name)},
+    )
+
+
+def _info_from_headers(headers: Sequence[tuple[str, str]], size: int) -> ObjectInfo:
+    """Return what a GET's raw headers tell of the object, as ``_info`` does botocore's."""
+    named = {k.lower(): v for k, v in headers}
+    try:
+        modified = email.utils.parsedate_to_datetime(named["last-modified"])
+    except (KeyError, TypeError, ValueError):
+        raise CrtFailure("NotS3", 200, "answer without Last-Modified") from None
+    return ObjectInfo(
+        size,
+        int(modified.timestamp()) * 10**9,
+        _quoted(named.get("etag", "")),
+        {k.removeprefix("x-amz-meta-"): v for k, v in named.items() if k.startswith("x-amz-meta-")},
+        {name: named[h.lower()] for name, h in HEADER_NAMES.items() if named.get(h.lower())},
     )
 
 

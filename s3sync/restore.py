@@ -161,7 +161,7 @@ def _perform_download(
                 action.path, _decoded(info, chunks), mtime_ns=file_mtime(info), etag=info.etag
             )
 
-        store.download(action.key, write, on_retry=retried.append)
+        store.download(action.key, write, on_retry=retried.append, size=action.stat.size)
     except _Generated:
         return Outcome(action, retries=len(retried), unchanged=True)
     except RemoteError as exc:

@@ -216,16 +216,18 @@ def test_intermittent_faults_are_retried_to_a_correct_result(
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_without_awscrt_uploads_are_retried_to_a_correct_result_too(
-    fault: str, cli: Any, s3: Any, server: Any, bucket: str, tmp_path: Path
+@pytest.mark.parametrize("command", ["push", "restore"])
+def test_without_awscrt_transfers_are_retried_to_a_correct_result_too(
+    command: str, fault: str, cli: Any, s3: Any, server: Any, bucket: str, tmp_path: Path
 ) -> None:
-    """Small files go up through awscrt when it is installed; botocore otherwise."""
+    """Small objects go through awscrt when it is installed; through botocore otherwise."""
 
     def botocore_cli(*args: Any, **kwargs: Any) -> Run:
         done: Run = cli(*args, env=cli_env(server, S3SYNC_CRT="0"), **kwargs)
         return done
 
-    check_retried(push_case(botocore_cli, s3, bucket, tmp_path), fault, server, s3, bucket)
+    case = CASES[command](botocore_cli, s3, bucket, tmp_path)
+    check_retried(case, fault, server, s3, bucket)
 
 
 def check_retried(case: Case, fault: str, server: Any, s3: Any, bucket: str) -> None:
