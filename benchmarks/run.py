@@ -205,9 +205,10 @@ def table(figures: list[Figure], total_mib: int) -> str:
     for phase in dict.fromkeys(f.phase for f in figures):
         group = [f for f in figures if f.phase == phase]
         ours = next((f.wall for f in group if f.tool == "s3sync"), None)
+        large = "large" in phase
         for f in sorted(group, key=lambda f: f.wall):
             wall = f"{f.wall:.2f}"
-            if "large" in phase:
+            if large:
                 wall += f" ({total_mib / f.wall:.0f} MiB/s)"
             ratio = f"{f.wall / ours:.2f}" if ours else "-"
             failed = "" if f.exit_code == 0 else f" (exit {f.exit_code})"
@@ -240,7 +241,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated tools (s3sync, aws-s3-sync, s5cmd, ...)")
     parser.add_argument("--quick", action="store_true", help="2,000 / 20,000 files, 256 MiB")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results.json"))
+    parser.add_argument("--table", type=Path, help="only print the table of a results file")
     args = parser.parse_args(argv)
+    if args.table:
+        saved = json.loads(args.table.read_text())
+        figures = [Figure(**f) for f in saved["figures"]]
+        print(f"{saved['machine']}\n\n{table(figures, saved.get('large_mib', args.large_mib))}")
+        return 0
     if args.quick:
         args.files, args.tiny, args.large_mib = 2000, 20_000, 256
     only = args.only.split(",") if args.only else None

@@ -121,25 +121,28 @@ class CrtUploader:
             http.HttpHeaders(headers),
             stdio.BytesIO(bytes(body)),
         )
-        answer = self._send(s3.S3RequestType.PUT_OBJECT, request, None)
+        answer = self._send(s3.S3RequestType.PUT_OBJECT, request, None, len(body))
         return _etag(answer)
 
-    def get(self, key: str) -> tuple[list[tuple[str, str]], bytes]:
-        """Return the headers and the body of *key* (small: it is held in memory), or
-        raise CrtFailure."""
+    def get(self, key: str, size: int) -> tuple[list[tuple[str, str]], bytes]:
+        """Return the headers and the body of *key*, listed with *size* bytes (small: it
+        is held in memory), or raise CrtFailure."""
         assert s3 is not None
         request = http.HttpRequest("GET", self._path(key), http.HttpHeaders([("Host", self._host)]))
         chunks: list[bytes] = []
-        answer = self._send(s3.S3RequestType.GET_OBJECT, request, chunks)
+        answer = self._send(s3.S3RequestType.GET_OBJECT, request, chunks, size)
         _etag(answer)  # a success has one; anything else raises
         return answer["headers"], b"".join(chunks)
 
     def _path(self, key: str) -> str:
         return self._prefix + quote(key, safe=_UNRESERVED)
 
-    def _send(self, kind: Any, request: Any, chunks: list[bytes] | None) -> dict[str, Any]:
-        """Send *request*, wait for the end (cancelled after the timeout); return what the
-        callbacks were told."""
+    def _send(
+        self, kind: Any, request: Any, chunks: list[bytes] | None, size: int
+    ) -> dict[str, Any]:
+        """Send *request* of *size* bytes, wait for the end; return what the callbacks
+        were told. The runtime has no idle timeout, so the whole request gets the
+        timeout plus time for its bytes at a slow 64 KiB/s before it is cancelled."""
         answer: dict[str, Any] = {}
         done = threading.Event()
 
@@ -164,7 +167,7 @@ class CrtUploader:
             on_done=on_done,
         )
         try:
-            sent.finished_future.result(timeout=self._timeout)
+            sent.finished_future.result(timeout=self._timeout + size / 65536)
         except FutureTimeout:
             sent.cancel()
             done.wait()

@@ -473,7 +473,7 @@ class S3Store:
         if fast is not None and size and size < self.multipart_threshold:
 
             def whole() -> T:
-                headers, body = fast.get(key)
+                headers, body = fast.get(key, size)
                 return write(_info_from_headers(headers, len(body)), iter((body,)))
 
             return self._call(f"download of '{key}'", whole, on_retry)
