@@ -443,14 +443,14 @@ def run(
         preferred = [used_part_size(local.size, options.part_size)]
         return cached_verdict(index.cached_hashes(local), remote.etag, remote.size, preferred)
 
-    rule = push_rule(
+    rule_with = functools.partial(
+        push_rule,
         compare=options.compare,
-        exact=trusted,
         fudge=options.fudge,
         force=options.force,
         ignore_existing=options.ignore_existing,
-        verdict=verdict,
     )
+    rule = rule_with(exact=trusted, verdict=verdict)
 
     def recheck(relpath: str, remote: Stat) -> Reason | None:
         """Why an unchanged file's object must change: its headers or its encoding."""
@@ -462,26 +462,14 @@ def run(
         wanted = digest(fields, metadata)
         if wanted == remote.headers:
             return None
-        return (
-            Reason.ENCODING
-            if gzipped_digest(wanted) != gzipped_digest(remote.headers)
-            else (Reason.HEADERS)
-        )
+        if gzipped_digest(wanted) != gzipped_digest(remote.headers):
+            return Reason.ENCODING  # the bytes differ: no fix in place
+        return Reason.HEADERS
 
     # a compressed object's listed size is not the file's: its metadata must tell
     compressed = None
     if options.headers.may_gzip and (not trusted or options.compare is Compare.CHECKSUM):
-        compressed = (
-            options.headers.gzipped,
-            push_rule(
-                compare=options.compare,
-                exact=False,
-                fudge=options.fudge,
-                force=options.force,
-                ignore_existing=options.ignore_existing,
-                compressed=True,
-            ),
-        )
+        compressed = (options.headers.gzipped, rule_with(exact=False, compressed=True))
     matcher: Matcher[Upload] = Matcher(
         push_pair(
             dest.key,
