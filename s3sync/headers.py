@@ -146,12 +146,12 @@ class Headers:
                 return rule
         return None
 
-    def gzipped(self, relpath: str, rule: HeaderRule | None = None) -> bool:
+    def gzipped(self, relpath: str) -> bool:
         """Return whether the object of *relpath* is sent gzip-compressed: its first rule's
         ``gzip`` says, else --gzip for the text extensions in GZIP_EXTENSIONS."""
-        if not self.may_gzip:
-            return False
-        rule = rule or self._first(relpath)
+        return self.may_gzip and self._gzipped(relpath, self._first(relpath))
+
+    def _gzipped(self, relpath: str, rule: HeaderRule | None) -> bool:
         if rule is not None and rule.gzip is not None:
             return rule.gzip
         return self._gzip and relpath.rpartition(".")[2].lower() in GZIP_EXTENSIONS
@@ -168,7 +168,7 @@ class Headers:
         if rule is not None:
             fields.update(rule.fields)
             metadata.update(rule.metadata)
-        if self.gzipped(relpath, rule):
+        if self.may_gzip and self._gzipped(relpath, rule):
             fields["ContentEncoding"] = "gzip"
         if self._forced_type is not None:
             fields["ContentType"] = self._forced_type

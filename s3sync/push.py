@@ -103,20 +103,28 @@ def _perform_upload(
     path = os.path.join(root, upload.path)
     hashed = 0
     hashes: tuple[tuple[int, str], ...] = ()
-    if upload.content is not None:
-        fields, metadata = _page_headers(options.headers, upload.path)
-    else:
-        fields, metadata = options.headers.for_path(upload.path, lambda: content_type(path))
-    wanted = digest(fields, metadata)
-    gzipped = gzipped_digest(wanted)
+    gzipped = options.headers.gzipped(upload.path)
+
+    @functools.cache
+    def intended() -> tuple[dict[str, str], dict[str, str], str]:
+        """The object's headers and their digest: worked out only when needed (the type
+        of a file without a known extension is read from its first bytes)."""
+        if upload.content is not None:
+            fields, metadata = _page_headers(options.headers, upload.path)
+        else:
+            fields, metadata = options.headers.for_path(upload.path, lambda: content_type(path))
+        return fields, metadata, digest(fields, metadata)
+
     try:
         if upload.content is not None:  # a generated page: the bytes are here
             if options.dry_run:
                 return Outcome(upload, dry_run=True)
+            fields, metadata, wanted = intended()
             extra = {**fields, "Metadata": {**metadata, DIGEST_KEY: wanted}}
             sent = store.put_bytes(upload.key, upload.content, extra=extra, on_retry=retried.append)
             return Outcome(upload, None, len(retried), etag=sent, headers=wanted)
         if upload.reason is Reason.HEADERS or (upload.reason is Reason.UNVERIFIED and gzipped):
+            fields, metadata, wanted = intended()
             info = store.head(upload.key, on_retry=retried.append)
             why, hashed = _compare_object(upload, info, path, wanted, options.compare)
             if why is None:
@@ -137,9 +145,9 @@ def _perform_upload(
             upload = dataclasses.replace(upload, reason=Reason.CONTENT)
         if options.dry_run:
             return Outcome(upload, dry_run=True, hashed=hashed)
-        metadata[DIGEST_KEY] = wanted
+        fields, metadata, wanted = intended()
         upload, etag = _upload_one_version(
-            upload, path, store, fields, metadata, retried, gzipped=gzipped
+            upload, path, store, fields, {**metadata, DIGEST_KEY: wanted}, retried, gzipped=gzipped
         )
     except RemoteError as exc:
         fatal = classify(exc) is Disposition.FATAL
@@ -153,7 +161,7 @@ def _perform_upload(
     if options.compare is Compare.CHECKSUM and not gzipped:  # the file's hash, for the cache
         hashes = ((options.layout(upload.stat.size), etag),)
     return Outcome(
-        upload, None, len(retried), etag=etag, hashed=hashed, hashes=hashes, headers=wanted
+        upload, None, len(retried), etag=etag, hashed=hashed, hashes=hashes, headers=intended()[2]
     )
 
 

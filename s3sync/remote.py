@@ -388,12 +388,11 @@ class S3Store:
         """Upload *source* as *key*: one PutObject of bytes read and verified before they
         are sent, or above the threshold a multipart upload verified before it is
         completed (aborted, leaving nothing, when the file changed)."""
-        extra: dict[str, Any] = {**headers, "Metadata": dict(metadata)}
         size = source.stat.size
         if size >= self.multipart_threshold:
             # the part size lets checksum mode recompute this ETag when the listing is not enough
-            extra["Metadata"]["partsize"] = str(used_part_size(size, self.part_size))
-            return self._put_multipart(key, source, extra, on_retry)
+            parted = {**metadata, "partsize": str(used_part_size(size, self.part_size))}
+            return self._put_multipart(key, source, {**headers, "Metadata": parted}, on_retry)
         body = source.read_all()
         fast = self._fast
         if fast is not None:
@@ -402,6 +401,7 @@ class S3Store:
                 lambda: fast.put(key, body, headers, metadata),
                 on_retry,
             )
+        extra: dict[str, Any] = {**headers, "Metadata": dict(metadata)}
         answer = self._call(
             f"upload of '{key}'",
             lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra),
