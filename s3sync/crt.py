@@ -1,10 +1,11 @@
-"""One-request uploads through the AWS Common Runtime: the only module that imports awscrt.
+"""Small requests through the AWS Common Runtime: the only module that imports awscrt.
 
 awscrt signs and sends requests on native threads, outside the GIL: about 0.7 ms of
 this process's CPU per small PutObject, against about 3 ms through botocore. s3sync
-sends small files this way when awscrt is installed (``S3SYNC_CRT=0`` turns it off);
-everything else, and everything when it is missing, goes through botocore. Retries
-stay s3sync's: the runtime's own are off, so each failure is counted and classified.
+sends small files, fetches small objects and lists through it when awscrt is installed
+(``S3SYNC_CRT=0`` turns it off); everything else, and everything when it is missing,
+goes through botocore. Retries stay s3sync's: the runtime's own are off, so each
+failure is counted and classified.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import io as stdio
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -53,13 +54,14 @@ class CrtFailure(Exception):
 
 
 def available() -> bool:
-    """Return whether uploads can go through awscrt here."""
+    """Return whether requests can go through awscrt here."""
     return s3 is not None and os.environ.get("S3SYNC_CRT", "1") != "0"
 
 
-class CrtUploader:
-    """PutObject and GetObject of small objects on one CRT S3 client: blocking calls,
-    from any thread."""
+class CrtClient:
+    """Requests on one CRT S3 client, from any thread: blocking PutObject, GetObject and
+    ListObjectsV2 of one page, and a GetObject into a file that tells its end through a
+    callback (the runtime writes the file; no Python thread waits for it)."""
 
     def __init__(
         self,
@@ -79,12 +81,15 @@ class CrtUploader:
         else:
             self._host, self._prefix = f"{bucket}.{parts.netloc}", "/"
         self._timeout = timeout
+        self._watchdog = _Watchdog()
 
         def provide() -> Any:
             key, secret, token = credentials()
             return auth.AwsCredentials(key, secret, token)
 
-        elg = crt_io.EventLoopGroup(2)
+        # one event loop: with two, requests hop between threads, and each hop wakes one
+        # (a fifth of the CPU of small requests, measured)
+        elg = crt_io.EventLoopGroup(1)
         bootstrap = crt_io.ClientBootstrap(elg, crt_io.DefaultHostResolver(elg))
         provider = auth.AwsCredentialsProvider.new_delegate(provide)
         self._client = s3.S3Client(
@@ -121,61 +126,190 @@ class CrtUploader:
             http.HttpHeaders(headers),
             stdio.BytesIO(bytes(body)),
         )
-        answer = self._send(s3.S3RequestType.PUT_OBJECT, request, None, len(body))
+        answer = self._send(s3.S3RequestType.PUT_OBJECT, request, size=len(body), body=None)
         return _etag(answer)
 
     def get(self, key: str, size: int) -> tuple[list[tuple[str, str]], bytes]:
         """Return the headers and the body of *key*, listed with *size* bytes (small: it
         is held in memory), or raise CrtFailure."""
         assert s3 is not None
-        request = http.HttpRequest("GET", self._path(key), http.HttpHeaders([("Host", self._host)]))
         chunks: list[bytes] = []
-        answer = self._send(s3.S3RequestType.GET_OBJECT, request, chunks, size)
+        answer = self._send(s3.S3RequestType.GET_OBJECT, self._get(key), size=size, body=chunks)
         _etag(answer)  # a success has one; anything else raises
         return answer["headers"], b"".join(chunks)
+
+    def get_to_file(
+        self,
+        key: str,
+        path: str,
+        size: int,
+        finished: Callable[[list[tuple[str, str]] | CrtFailure], None],
+        post: Callable[[Callable[[], object]], None],
+    ) -> None:
+        """Write *key* (listed with *size* bytes) into the file *path*, created or
+        truncated; at the end, ``post`` a call of *finished* with the answer's headers or
+        the CrtFailure. (The runtime's thread only posts: Python work there would hold
+        up every other request.) The file may be left behind after a failure."""
+        assert s3 is not None
+
+        def told(answer: dict[str, Any]) -> None:
+            try:
+                _etag(answer)
+            except CrtFailure as exc:
+                finished(exc)
+                return
+            finished(answer["headers"])
+
+        self._start(
+            s3.S3RequestType.GET_OBJECT,
+            self._get(key),
+            size=size,
+            body=None,
+            done=lambda answer: post(lambda: told(answer)),
+            recv_filepath=path,
+        )
+
+    def list_page(self, prefix: str, token: str | None) -> bytes:
+        """Return the XML of the ListObjectsV2 page of *prefix* after *token* (keys
+        URL-encoded), or raise CrtFailure."""
+        assert s3 is not None
+        query = f"list-type=2&encoding-type=url&prefix={quote(prefix, safe='')}"
+        if token:
+            query += f"&continuation-token={quote(token, safe='')}"
+        request = http.HttpRequest(
+            "GET", f"{self._prefix}?{query}", http.HttpHeaders([("Host", self._host)])
+        )
+        chunks: list[bytes] = []
+        answer = self._send(
+            s3.S3RequestType.DEFAULT,
+            request,
+            size=0,
+            body=chunks,
+            operation_name="ListObjectsV2",
+        )
+        status = answer.get("status_code") or answer.get("status")
+        if answer.get("error") is not None or status is None or status >= 300:
+            _etag(answer)  # raises the failure it was
+        return b"".join(chunks)
+
+    def _get(self, key: str) -> Any:
+        return http.HttpRequest("GET", self._path(key), http.HttpHeaders([("Host", self._host)]))
 
     def _path(self, key: str) -> str:
         return self._prefix + quote(key, safe=_UNRESERVED)
 
     def _send(
-        self, kind: Any, request: Any, chunks: list[bytes] | None, size: int
+        self, kind: Any, request: Any, *, size: int, body: list[bytes] | None, **extra: Any
     ) -> dict[str, Any]:
-        """Send *request* of *size* bytes, wait for the end; return what the callbacks
-        were told. The runtime has no idle timeout, so the whole request gets the
-        timeout plus time for its bytes at a slow 64 KiB/s before it is cancelled."""
+        """Send *request* and wait for its end; return what the callbacks were told."""
+        answers: list[dict[str, Any]] = []
+        ended = threading.Event()
+
+        def done(answer: dict[str, Any]) -> None:
+            answers.append(answer)
+            ended.set()
+
+        self._start(kind, request, size=size, body=body, done=done, **extra)
+        ended.wait()
+        return answers[0]
+
+    def _start(
+        self,
+        kind: Any,
+        request: Any,
+        *,
+        size: int,
+        body: list[bytes] | None,
+        done: Callable[[dict[str, Any]], None],
+        **extra: Any,
+    ) -> None:
+        """Send *request* of *size* bytes; call *done* once, on the runtime's thread, with
+        what the callbacks were told. The runtime has no idle timeout, so the whole
+        request gets the timeout plus time for its bytes at a slow 64 KiB/s; the
+        watchdog cancels it after that."""
         answer: dict[str, Any] = {}
-        done = threading.Event()
 
         def on_headers(status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
             answer["status"] = status_code
             answer["headers"] = headers
-            answer["etag"] = next((v for k, v in headers if k.lower() == "etag"), None)
 
         def on_body(chunk: bytes, **_: Any) -> None:
-            if chunks is not None:
-                chunks.append(bytes(chunk))
+            assert body is not None
+            body.append(bytes(chunk))
 
         def on_done(**kwargs: Any) -> None:
+            self._watchdog.forget(watched)
             answer.update(kwargs)
-            done.set()
+            if watched.expired and answer.get("error") is not None:  # cancelled by the watchdog
+                answer["error"] = _TimedOut(f"no answer in {self._timeout:g}s")
+            done(answer)
 
+        watched = _Watched(self._timeout + size / 65536)
         sent = self._client.make_request(
             type=kind,
             request=request,
             on_headers=on_headers,
-            on_body=on_body if chunks is not None else None,
+            on_body=on_body if body is not None else None,
             on_done=on_done,
+            **extra,
         )
-        try:
-            sent.finished_future.result(timeout=self._timeout + size / 65536)
-        except FutureTimeout:
-            sent.cancel()
-            done.wait()
-            raise CrtFailure("ReadTimeout", None, f"no answer in {self._timeout:g}s") from None
-        except Exception:  # the details are in what on_done was given
-            pass
-        done.wait()
-        return answer
+        self._watchdog.watch(watched, sent)
+
+
+class _TimedOut(Exception):
+    """A request the watchdog cancelled at its deadline."""
+
+    name = "TIMEOUT"
+
+
+class _Watched:
+    """One request's deadline (monotonic seconds); whether it ended, and whether the
+    watchdog cancelled it."""
+
+    __slots__ = ("deadline", "expired", "finished")
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.expired = False
+        self.finished = False
+
+
+class _Watchdog:
+    """Cancels the requests that outlive their deadline; one thread, started when the
+    first request is watched, waking twice a second."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: dict[_Watched, Any] = {}
+        self._thread: threading.Thread | None = None
+
+    def watch(self, watched: _Watched, request: Any) -> None:
+        with self._lock:
+            if watched.finished:  # it ended before it could be watched
+                return
+            self._requests[watched] = request
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="s3sync-crt-watchdog", daemon=True
+                )
+                self._thread.start()
+
+    def forget(self, watched: _Watched) -> None:
+        with self._lock:
+            watched.finished = True
+            self._requests.pop(watched, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(0.5)
+            now = time.monotonic()
+            with self._lock:
+                late = [(w, r) for w, r in self._requests.items() if w.deadline <= now]
+                for watched, _ in late:
+                    del self._requests[watched]
+                    watched.expired = True
+            for _, request in late:
+                request.cancel()
 
 
 def _etag(answer: Mapping[str, Any]) -> str:
@@ -183,7 +317,7 @@ def _etag(answer: Mapping[str, Any]) -> str:
     status = answer.get("status_code") or answer.get("status")
     error = answer.get("error")
     if error is None and status is not None and status < 300:
-        etag = answer.get("etag")
+        etag = next((v for k, v in answer.get("headers", ()) if k.lower() == "etag"), None)
         if not etag:  # a web page answering 200 is not a stored object
             raise CrtFailure("NotS3", status, "answer without ETag")
         return str(etag) if str(etag).startswith('"') else f'"{etag}"'
@@ -194,5 +328,7 @@ def _etag(answer: Mapping[str, Any]) -> str:
         message = re.search(rb"<Message>([^<]{1,300})</Message>", body)
         detail = message.group(1).decode(errors="replace") if message else code
         raise CrtFailure(code, status, detail)
+    if isinstance(error, _TimedOut):
+        raise CrtFailure("ReadTimeout", None, str(error))
     name = str(getattr(error, "name", "") or type(error).__name__)
     raise CrtFailure("ReadTimeout" if "TIMEOUT" in name else "ConnectionError", None, name)

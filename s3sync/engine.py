@@ -23,6 +23,20 @@ R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
+class Runners(Generic[R]):
+    """Where a Start may run what it cannot do on its own threads: ``later(fn)`` on the
+    workers, ``here(fn)`` in the caller's thread the next time it waits for work (from
+    any thread; *fn* must not block)."""
+
+    later: Callable[[Callable[[], R]], Future[R]]
+    here: Callable[[Callable[[], object]], None]
+
+
+# begin an action off the workers and return its Future, or None: see ``stream``
+Start = Callable[[A, Runners[R]], Future[R] | None]
+
+
+@dataclass(frozen=True, slots=True)
 class _Item(Generic[E]):
     source: int
     value: E
@@ -37,6 +51,11 @@ class _End:
 @dataclass(frozen=True, slots=True)
 class _Done(Generic[R]):
     future: Future[R]
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    fn: Callable[[], object]
 
 
 def _run_source(
@@ -78,8 +97,14 @@ def stream(
     workers: int,
     cancel: Callable[[], bool],
     backlog: int = 1000,
+    start: Start[A, R] | None = None,
 ) -> Iterator[R]:
     """Yield the result of every action produced from *sources*, in the caller's thread.
+
+    With *start*, each action is first offered to ``start(action, runners)`` in the
+    caller's thread: it may begin the action on threads of its own and return a Future
+    of its result (finishing it with the Runners), or return None to have the workers
+    ``perform`` it.
 
     ``handle(source_index, item)`` runs in the caller's thread for every item; once all
     sources have ended, ``finish()`` supplies the last actions. When a source raises,
@@ -100,36 +125,50 @@ def stream(
     def stopped() -> bool:
         return ended.is_set() or aborted.is_set() or cancel()
 
+    def get(timeout: float | None = None) -> object:
+        """Return the next event, running the calls a Start posted meanwhile."""
+        while True:
+            item = events.get(timeout=timeout)
+            if not isinstance(item, _Call):
+                return item
+            item.fn()
+
     def take() -> object:
         if early:
             return early.popleft()
         while True:
             try:
-                return events.get(timeout=0.25)
+                return get(timeout=0.25)
             except queue.Empty:
                 if stopped():
                     return None
 
+    runners: Runners[R] | None = (
+        Runners(pool.submit, lambda fn: events.put(_Call(fn))) if pool is not None else None
+    )
+
     def submit(action: A) -> Iterator[R]:
         nonlocal inflight
-        if pool is None:
+        if pool is None or runners is None:
             yield perform(action)
             return
         while inflight >= limit:
-            item = events.get()
+            item = get()
             if isinstance(item, _Done):
                 inflight -= 1
                 yield item.future.result()
             else:
                 early.append(item)
-        future = pool.submit(perform, action)
+        future = start(action, runners) if start is not None else None
+        if future is None:
+            future = pool.submit(perform, action)
         inflight += 1
         future.add_done_callback(lambda f: events.put(_Done(f)))
 
     def drain() -> Iterator[R]:
         nonlocal inflight
         while inflight:
-            item = events.get()
+            item = get()
             if isinstance(item, _Done):
                 inflight -= 1
                 yield item.future.result()

@@ -5,15 +5,23 @@ O_NOFOLLOW: a symlink (or a file) where a directory should be is refused, so not
 be written outside the root. Files are written to a temporary name beside the target,
 given their mtime and mark, and renamed into place: an interrupted write never leaves a
 partial file under a real name.
+
+Writes keep the descriptors of the directories they wrote into most recently, so a
+file costs its own system calls, not one open per directory above it. Another writer
+(awscrt) can be handed a temporary file by a /proc/self/fd path, which reaches the
+directory through its descriptor, never through a name.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
+import itertools
 import os
 import re
 import secrets
+import threading
 import unicodedata
 from collections.abc import Callable, Iterable
 
@@ -22,6 +30,7 @@ from s3sync.paths import MARK_XATTR
 
 _TEMP = re.compile(r"\A\.s3sync-[0-9a-f]{16}\.tmp\Z")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_KEPT_DIRS = 64  # directory descriptors kept open for writes
 
 
 def is_temp_name(relpath: str) -> bool:
@@ -43,10 +52,22 @@ class LocalTree:
         except OSError as exc:
             raise SourceError(f"destination '{root}' cannot be used: {exc.strerror}") from None
         self.root = root
+        self._dirs = _KeptDirs(lambda parents: self._open_dir(parents, create=True))
+        self._by_fd = os.path.isdir(f"/proc/self/fd/{self._root}")
 
     def close(self) -> None:
-        """Release the root descriptor."""
+        """Release the root descriptor and the kept ones."""
+        self._dirs.close()
         os.close(self._root)
+
+    def begin(self, relpath: str) -> Pending | None:
+        """Create the directories above *relpath* and return a Pending temporary file for
+        another writer to fill by path; None where no such path reaches a descriptor
+        (no /proc). Raise what creating the directories raised."""
+        if not self._by_fd:
+            return None
+        *parents, name = relpath.split("/")
+        return Pending(self._dirs, self._dirs.acquire(parents), name)
 
     def _open_dir(self, parts: list[str], *, create: bool) -> int:
         fd = os.dup(self._root)
@@ -72,7 +93,7 @@ class LocalTree:
 
     def check_writable(self) -> None:
         """Raise SourceError unless a file can be created in the root."""
-        name = f".s3sync-{secrets.token_hex(8)}.tmp"
+        name = _temp_name()
         try:
             fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=self._root)
             os.close(fd)
@@ -87,15 +108,9 @@ class LocalTree:
     ) -> None:
         """Write *chunks* as the file *relpath*, atomically, with *mtime_ns*, marked *etag*."""
         *parents, name = relpath.split("/")
-        dirfd = self._open_dir(parents, create=True)
-        temp = f".s3sync-{secrets.token_hex(8)}.tmp"
+        temp = _temp_name()
+        kept, fd = self._create(parents, temp)
         try:
-            fd = os.open(
-                temp,
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                0o666,
-                dir_fd=dirfd,
-            )
             try:
                 size = 0
                 with os.fdopen(fd, "wb", closefd=False) as out:
@@ -106,13 +121,32 @@ class LocalTree:
                     _set_mark(fd, etag, mtime_ns, size)
             finally:
                 os.close(fd)
-            os.rename(temp, name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
+            os.rename(temp, name, src_dir_fd=kept.fd, dst_dir_fd=kept.fd)
         except BaseException:
             with contextlib.suppress(OSError):
-                os.unlink(temp, dir_fd=dirfd)
+                os.unlink(temp, dir_fd=kept.fd)
             raise
         finally:
-            os.close(dirfd)
+            self._dirs.release(kept)
+
+    def _create(self, parents: list[str], temp: str) -> tuple[_Dir, int]:
+        """Create *temp* in the directory *parents* names; return the directory (to
+        release) and the file's descriptor. A kept directory removed meanwhile is
+        opened anew, and created again."""
+        kept = self._dirs.acquire(parents)
+        try:
+            return kept, _create(temp, kept.fd)
+        except FileNotFoundError:
+            self._dirs.release(kept)
+        except BaseException:
+            self._dirs.release(kept)
+            raise
+        kept = self._dirs.acquire(parents, fresh=True)
+        try:
+            return kept, _create(temp, kept.fd)
+        except BaseException:
+            self._dirs.release(kept)
+            raise
 
     def mark(self, relpath: str, etag: str, mtime_ns: int) -> None:
         """Record on an existing file that it holds the object *etag* (best effort)."""
@@ -172,6 +206,130 @@ class LocalTree:
         return fold
 
 
+class _Dir:
+    """A kept directory descriptor, how many are using it, and whether it was let go."""
+
+    __slots__ = ("dropped", "fd", "users")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.users = 0
+        self.dropped = False
+
+
+class _KeptDirs:
+    """The descriptors of the directories written into most recently, shared by
+    reference count: one evicted while in use is closed by its last user."""
+
+    def __init__(self, open_dir: Callable[[list[str]], int]) -> None:
+        self._open_dir = open_dir
+        self._kept: collections.OrderedDict[str, _Dir] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def acquire(self, parents: list[str], *, fresh: bool = False) -> _Dir:
+        """Return the directory *parents* names, created if missing and opened unless
+        kept (*fresh*: opened anew); ``release`` it after use."""
+        key = "/".join(parents)
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None and fresh:
+                self._drop(key)
+            elif found is not None:
+                self._kept.move_to_end(key)
+                found.users += 1
+                return found
+        opened = _Dir(self._open_dir(parents))
+        with self._lock:
+            if key in self._kept:  # another thread opened it meanwhile
+                self._drop(key)
+            self._kept[key] = opened
+            opened.users += 1
+            while len(self._kept) > _KEPT_DIRS:
+                self._drop(next(iter(self._kept)))
+        return opened
+
+    def release(self, kept: _Dir) -> None:
+        with self._lock:
+            kept.users -= 1
+            if kept.dropped and not kept.users:
+                os.close(kept.fd)
+
+    def close(self) -> None:
+        with self._lock:
+            for key in list(self._kept):
+                self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        kept = self._kept.pop(key)
+        kept.dropped = True
+        if not kept.users:
+            os.close(kept.fd)
+
+
+class Pending:
+    """A temporary file beside *name* in a kept directory that someone else writes by
+    ``path``; ``commit`` puts it in place, ``abandon`` removes it. Call exactly one of
+    them, once: either lets the directory go."""
+
+    def __init__(self, dirs: _KeptDirs, kept: _Dir, name: str) -> None:
+        self._dirs = dirs
+        self._kept = kept
+        self.name = name
+        self.temp = _temp_name()
+        self.path = f"/proc/self/fd/{kept.fd}/{self.temp}"
+
+    def commit(self, *, mtime_ns: int, etag: str | None, size: int) -> None:
+        """Give the file *mtime_ns* and the mark of *etag* and *size*, and rename it into
+        place; on an error it is removed, and the error raised."""
+        dirfd = self._kept.fd
+        try:
+            os.utime(self.temp, ns=(mtime_ns, mtime_ns), dir_fd=dirfd, follow_symlinks=False)
+            if etag is not None:
+                with contextlib.suppress(OSError):  # no xattrs here: later restores HEAD
+                    mark = _mark(etag, mtime_ns, size)
+                    os.setxattr(self.path, MARK_XATTR, mark, follow_symlinks=False)
+            os.rename(self.temp, self.name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
+        except BaseException:
+            self.abandon()
+            raise
+        self._dirs.release(self._kept)
+
+    def abandon(self) -> None:
+        """Remove the temporary file, if it was created."""
+        try:
+            with contextlib.suppress(OSError):
+                os.unlink(self.temp, dir_fd=self._kept.fd)
+        finally:
+            self._dirs.release(self._kept)
+
+
+def _create(name: str, dirfd: int) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    return os.open(name, flags, 0o666, dir_fd=dirfd)
+
+
+_RUN = secrets.token_hex(4)
+_SERIAL = itertools.count()
+
+
+def _reseed() -> None:  # a forked child must not name files as its parent does
+    global _RUN
+    _RUN = secrets.token_hex(4)
+
+
+os.register_at_fork(after_in_child=_reseed)
+
+
+def _temp_name() -> str:
+    """Return a temporary name no other file has: random per process, then a serial
+    (no system call per file, as a random name each time would cost)."""
+    return f".s3sync-{_RUN}{next(_SERIAL) & 0xFFFFFFFF:08x}.tmp"
+
+
+def _mark(etag: str, mtime_ns: int, size: int) -> bytes:
+    return f"{etag} {mtime_ns} {size}".encode()
+
+
 def _exists(dirfd: int, name: str) -> bool:
     try:
         os.stat(name, dir_fd=dirfd, follow_symlinks=False)
@@ -182,4 +340,4 @@ def _exists(dirfd: int, name: str) -> bool:
 
 def _set_mark(fd: int, etag: str, mtime_ns: int, size: int) -> None:
     with contextlib.suppress(OSError):  # no xattrs here: later restores verify by HEAD
-        os.setxattr(fd, MARK_XATTR, f"{etag} {mtime_ns} {size}".encode())
+        os.setxattr(fd, MARK_XATTR, _mark(etag, mtime_ns, size))

@@ -7,11 +7,18 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from s3sync import engine, walker
-from s3sync.compression import SOURCE_MD5_KEY, SOURCE_SIZE_KEY, CorruptGzip, gunzip_chunks
+from s3sync.compression import (
+    CHUNK,
+    SOURCE_MD5_KEY,
+    SOURCE_SIZE_KEY,
+    CorruptGzip,
+    gunzip_chunks,
+)
 from s3sync.diff import (
     Compare,
     DeleteLimit,
@@ -23,7 +30,7 @@ from s3sync.diff import (
 from s3sync.errors import Disposition, RemoteError, S3SyncError, classify
 from s3sync.filters import Filter
 from s3sync.hashing import content_matches, hash_file
-from s3sync.localtree import LocalTree, PathRefused, is_temp_name
+from s3sync.localtree import LocalTree, PathRefused, Pending, is_temp_name
 from s3sync.model import (
     Download,
     ObjectInfo,
@@ -134,9 +141,14 @@ def _decoded(info: ObjectInfo, chunks: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def _perform_download(
-    action: Download, *, store: ObjectStore, tree: LocalTree, options: RestoreOptions
+    action: Download,
+    *,
+    store: ObjectStore,
+    tree: LocalTree,
+    options: RestoreOptions,
+    retried: list[BaseException] | None = None,
 ) -> Outcome:
-    retried: list[BaseException] = []
+    retried = [] if retried is None else retried
     hashed = 0
     try:
         if action.reason is Reason.UNVERIFIED:
@@ -162,20 +174,107 @@ def _perform_download(
             )
 
         store.download(action.key, write, on_retry=retried.append, size=action.stat.size)
-    except _Generated:
-        return Outcome(action, retries=len(retried), unchanged=True)
-    except RemoteError as exc:
-        fatal = classify(exc) is Disposition.FATAL
-        return Outcome(action, str(exc), len(retried), fatal=fatal, hashed=hashed)
-    except CorruptGzip as exc:
-        return Outcome(action, str(exc), len(retried), hashed=hashed)
-    except PathRefused as exc:
-        return Outcome(action, f"refused: {exc.strerror}", len(retried), hashed=hashed)
-    except IsADirectoryError:
-        return Outcome(action, "a directory is in the way", len(retried), hashed=hashed)
-    except OSError as exc:
-        return Outcome(action, f"cannot write: {exc.strerror or exc}", len(retried), hashed=hashed)
+    except (_Generated, RemoteError, CorruptGzip, OSError) as exc:
+        return _failed(action, exc, len(retried), hashed)
     return Outcome(action, None, len(retried), hashed=hashed)
+
+
+def _failed(action: Download, exc: BaseException, retries: int, hashed: int = 0) -> Outcome:
+    """Return the outcome of a download that raised *exc*."""
+    if isinstance(exc, _Generated):
+        return Outcome(action, retries=retries, unchanged=True)
+    if isinstance(exc, RemoteError):
+        fatal = classify(exc) is Disposition.FATAL
+        return Outcome(action, str(exc), retries, fatal=fatal, hashed=hashed)
+    if isinstance(exc, CorruptGzip):
+        return Outcome(action, str(exc), retries, hashed=hashed)
+    if isinstance(exc, PathRefused):
+        return Outcome(action, f"refused: {exc.strerror}", retries, hashed=hashed)
+    if isinstance(exc, IsADirectoryError):
+        return Outcome(action, "a directory is in the way", retries, hashed=hashed)
+    if isinstance(exc, OSError):
+        return Outcome(action, f"cannot write: {exc.strerror or exc}", retries, hashed=hashed)
+    raise exc
+
+
+def _start_download(
+    action: Download,
+    runners: engine.Runners[Outcome | None],
+    *,
+    store: ObjectStore,
+    tree: LocalTree,
+    perform: Callable[[Download, list[BaseException]], Outcome | None],
+) -> Future[Outcome | None] | None:
+    """Begin *action* with the store writing the file itself, when it can: no worker
+    thread waits on the request, and the reporting thread settles its end. Return None
+    for the workers to perform it: a check comes first, or the store or the file
+    system cannot.
+
+    What the reporting thread cannot settle goes to the workers: a failure that may
+    pass is tried again there (the first attempt counted as a retry), and an object
+    pushed with gzip is decompressed there from the bytes already fetched."""
+    if action.reason is Reason.UNVERIFIED:
+        return None
+    try:
+        pending = tree.begin(action.path)
+    except OSError:
+        return None  # the workers meet it again, and tell it
+    if pending is None:
+        return None
+    future: Future[Outcome | None] = Future()
+
+    def settle(answer: ObjectInfo | RemoteError) -> None:
+        if isinstance(answer, RemoteError):
+            pending.abandon()
+            if classify(answer) is Disposition.RETRY:
+                _chain(runners.later(lambda: perform(action, [answer])), future)
+            else:
+                future.set_result(_failed(action, answer, 0))
+        elif _is_generated(answer):
+            pending.abandon()
+            future.set_result(_failed(action, _Generated(), 0))
+        elif SOURCE_SIZE_KEY in answer.metadata and answer.headers.get("ContentEncoding") == "gzip":
+            _chain(runners.later(lambda: _unpack(action, answer, pending, tree)), future)
+        else:
+            try:
+                pending.commit(mtime_ns=file_mtime(answer), etag=answer.etag, size=answer.size)
+            except OSError as exc:
+                future.set_result(_failed(action, exc, 0))
+            else:
+                future.set_result(Outcome(action))
+
+    if not store.download_to_file(action.key, pending.path, action.stat.size, settle, runners.here):
+        pending.abandon()
+        return None
+    return future
+
+
+def _unpack(action: Download, info: ObjectInfo, pending: Pending, tree: LocalTree) -> Outcome:
+    """Write the file a compressed object holds from the copy *pending* fetched."""
+    try:
+        with open(pending.path, "rb") as packed:
+            chunks = iter(lambda: packed.read(CHUNK), b"")
+            tree.write(
+                action.path, _decoded(info, chunks), mtime_ns=file_mtime(info), etag=info.etag
+            )
+    except (CorruptGzip, OSError) as exc:
+        return _failed(action, exc, 0)
+    finally:
+        pending.abandon()
+    return Outcome(action)
+
+
+def _chain(source: Future[Outcome | None], target: Future[Outcome | None]) -> None:
+    """Give *target* the result or error *source* ends with."""
+
+    def copy(done: Future[Outcome | None]) -> None:
+        error = done.exception()
+        if error is not None:
+            target.set_exception(error)
+        else:
+            target.set_result(done.result())
+
+    source.add_done_callback(copy)
 
 
 def _perform_remove(action: RemoveLocal, *, tree: LocalTree) -> Outcome:
@@ -293,10 +392,18 @@ def run(
         for relpath, stat in matcher.remote_leftovers():
             yield from tally.planned(Download(src.key(relpath), relpath, stat, Reason.NEW))
 
-    def transfer(action: Download) -> Outcome:
-        return _perform_download(action, store=store, tree=tree, options=options)
+    def transfer(action: Download, retried: list[BaseException] | None = None) -> Outcome:
+        return _perform_download(action, store=store, tree=tree, options=options, retried=retried)
 
     perform = tally.gate(transfer, dry_run=options.dry_run)
+
+    def again(action: Download, retried: list[BaseException]) -> Outcome | None:
+        return None if tally.stopping() else transfer(action, retried)
+
+    def start(
+        action: Download, runners: engine.Runners[Outcome | None]
+    ) -> Future[Outcome | None] | None:
+        return _start_download(action, runners, store=store, tree=tree, perform=again)
 
     tally.stream(
         [local_events, remote_events],
@@ -304,6 +411,7 @@ def run(
         finish,
         perform,
         workers=options.workers,
+        start=None if options.dry_run else start,
     )
     report.unchanged += matcher.unchanged
     tally.finish()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, TypeVar
 
 from s3sync import engine
@@ -112,16 +113,32 @@ class Tally:
         perform: Callable[[A], Outcome | None],
         *,
         workers: int,
+        start: engine.Start[A, Outcome | None] | None = None,
     ) -> bool:
         """Run the scans and their actions through the engine, recording every outcome.
+        *start* may begin actions off the workers (see ``engine.stream``); once the run
+        is stopping, it is not asked, and *perform* skips what is left.
 
         Return True when the scans got to their end; a scan that failed makes the run
         fatal (its message in ``report.fatal``) and returns False.
         """
+
+        def started(
+            action: A, runners: engine.Runners[Outcome | None]
+        ) -> Future[Outcome | None] | None:
+            assert start is not None
+            return None if self.stopping() else start(action, runners)
+
         try:
             engine.drive(
                 engine.stream(
-                    sources, handle, finish, perform, workers=workers, cancel=self.stopping
+                    sources,
+                    handle,
+                    finish,
+                    perform,
+                    workers=workers,
+                    cancel=self.stopping,
+                    start=started if start is not None else None,
                 ),
                 self.record,
                 self.interrupted,

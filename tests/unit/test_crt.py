@@ -16,14 +16,14 @@ class Timeout(Exception):
 
 
 def test_a_success_gives_the_quoted_etag() -> None:
-    assert _etag({"status_code": 200, "etag": '"abc"'}) == '"abc"'
-    assert _etag({"status_code": 200, "etag": "abc"}) == '"abc"'  # some servers drop quotes
+    assert _etag({"status_code": 200, "headers": [("ETag", '"abc"')]}) == '"abc"'
+    assert _etag({"status_code": 200, "headers": [("etag", "abc")]}) == '"abc"'  # unquoted
 
 
 @pytest.mark.parametrize(
     ("answer", "code", "status"),
     [
-        ({"status_code": 200, "etag": None}, "NotS3", 200),  # a web page, not S3
+        ({"status_code": 200, "headers": []}, "NotS3", 200),  # a web page, not S3
         (
             {
                 "status_code": 503,

@@ -125,3 +125,73 @@ def test_a_destination_that_is_a_file_cannot_be_used(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(SourceError, match="cannot be used"):
         LocalTree(str(tmp_path / "file"))
+
+
+def test_a_pending_file_written_by_path_commits_with_mtime_and_mark(tmp_path: Path) -> None:
+    tree = LocalTree(str(tmp_path))
+    pending = tree.begin("a/b/c.txt")
+    assert pending is not None
+    with open(pending.path, "wb") as out:  # as awscrt writes it: by the /proc path
+        out.write(b"fetched")
+    assert not (tmp_path / "a/b/c.txt").exists()  # nothing under the real name yet
+    pending.commit(mtime_ns=1_600_000_000_000_000_000, etag='"e"', size=7)
+
+    path = tmp_path / "a/b/c.txt"
+    assert path.read_bytes() == b"fetched"
+    assert path.stat().st_mtime_ns == 1_600_000_000_000_000_000
+    (entry,) = scan(str(tmp_path), filters=Filter(), marks=True)
+    assert isinstance(entry, tuple) and entry[1].etag == '"e"'
+    assert [p.name for p in (tmp_path / "a/b").iterdir()] == ["c.txt"]
+
+
+def test_an_abandoned_pending_file_leaves_nothing(tmp_path: Path) -> None:
+    tree = LocalTree(str(tmp_path))
+    pending = tree.begin("x/y.txt")
+    assert pending is not None
+    with open(pending.path, "wb") as out:
+        out.write(b"half")
+    pending.abandon()
+    assert list((tmp_path / "x").iterdir()) == []
+
+
+def test_a_pending_file_is_reached_through_the_directory_not_its_name(tmp_path: Path) -> None:
+    """Once the directory is open, a symlink swapped in for its name leads nowhere."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "root"
+    tree = LocalTree(str(root))
+    pending = tree.begin("d/f.txt")
+    assert pending is not None
+    os.rename(root / "d", root / "moved")
+    os.symlink(outside, root / "d")
+    with open(pending.path, "wb") as out:
+        out.write(b"x")
+    pending.commit(mtime_ns=0, etag=None, size=1)
+    assert list(outside.iterdir()) == []
+    assert (root / "moved/f.txt").read_bytes() == b"x"
+
+
+def test_writes_into_a_directory_removed_meanwhile_create_it_again(tmp_path: Path) -> None:
+    tree = LocalTree(str(tmp_path))
+    tree.write("d/one.txt", [b"1"], mtime_ns=0, etag=None)  # keeps d's descriptor
+    (tmp_path / "d/one.txt").unlink()
+    (tmp_path / "d").rmdir()
+    tree.write("d/two.txt", [b"2"], mtime_ns=0, etag=None)
+    assert (tmp_path / "d/two.txt").read_bytes() == b"2"
+
+
+def test_many_directories_keep_a_bounded_number_of_descriptors(tmp_path: Path) -> None:
+    tree = LocalTree(str(tmp_path))
+    before = len(os.listdir("/proc/self/fd"))
+    pendings = [tree.begin(f"held/{i}.txt") for i in range(3)]  # in use while others churn
+    for i in range(300):
+        tree.write(f"d{i}/f.txt", [b"x"], mtime_ns=0, etag=None)
+    assert len(os.listdir("/proc/self/fd")) - before < 100
+    for pending in pendings:
+        assert pending is not None
+        with open(pending.path, "wb") as out:  # still reachable, though long evicted
+            out.write(b"held")
+        pending.commit(mtime_ns=0, etag=None, size=4)
+    assert sorted(p.name for p in (tmp_path / "held").iterdir()) == ["0.txt", "1.txt", "2.txt"]
+    tree.close()
+    assert len(os.listdir("/proc/self/fd")) <= before - 1  # the root and every kept one

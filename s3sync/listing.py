@@ -1,0 +1,78 @@
+"""Reads a ListObjectsV2 answer's XML: what botocore's parser gives, at a tenth of its cost.
+
+botocore turns every listed object into a dict of parsed values before s3sync reads
+four of them, about 0.17 ms per key: listing 20,000 keys cost more CPU than walking the
+tree they mirror. This module reads those four straight from the XML with the C
+ElementTree parser. Keys are URL-decoded when the server says it encoded them (the
+request asks it to, so that any byte a key may hold survives XML).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import unquote_plus
+
+from s3sync.model import Stat
+
+_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+class NotAListing(ValueError):
+    """The answer is not a ListObjectsV2 result (a web page, a proxy's error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListingPage:
+    """One page: its objects (key, Stat with LastModified in whole seconds, as botocore
+    gives it), its common prefixes, and the token of the next page (None: the last)."""
+
+    objects: list[tuple[str, Stat]]
+    prefixes: list[str]
+    next_token: str | None
+
+
+def parse_page(body: bytes) -> ListingPage:
+    """Return the page *body* holds; raise NotAListing for anything else."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise NotAListing(f"unreadable listing: {exc}") from None
+    ns = _NS if root.tag.startswith(_NS) else ""
+    if root.tag != f"{ns}ListBucketResult":
+        raise NotAListing(f"answer is <{root.tag.removeprefix(ns)}>, not a listing")
+    decode = unquote_plus if root.findtext(f"{ns}EncodingType") == "url" else _same
+    objects: list[tuple[str, Stat]] = []
+    try:
+        for entry in root.iterfind(f"{ns}Contents"):
+            key = entry.findtext(f"{ns}Key")
+            if key is None:
+                raise NotAListing("a listed object has no key")
+            modified = datetime.fromisoformat(entry.findtext(f"{ns}LastModified") or "")
+            if modified.tzinfo is None:  # S3 writes Z; a server that writes nothing means UTC
+                modified = modified.replace(tzinfo=UTC)
+            objects.append(
+                (
+                    decode(key),
+                    Stat(
+                        int(entry.findtext(f"{ns}Size") or ""),
+                        int(modified.timestamp()) * 10**9,
+                        entry.findtext(f"{ns}ETag"),
+                    ),
+                )
+            )
+    except ValueError as exc:
+        if isinstance(exc, NotAListing):
+            raise
+        raise NotAListing(f"unreadable listing entry: {exc}") from None
+    prefixes = [
+        decode(p.findtext(f"{ns}Prefix") or "") for p in root.iterfind(f"{ns}CommonPrefixes")
+    ]
+    token = root.findtext(f"{ns}NextContinuationToken")
+    truncated = root.findtext(f"{ns}IsTruncated") == "true"
+    return ListingPage(objects, prefixes, token if truncated and token else None)
+
+
+def _same(text: str) -> str:
+    return text
