@@ -224,6 +224,13 @@ def _start_download(
     future: Future[Outcome | None] = Future()
 
     def settle(answer: ObjectInfo | RemoteError) -> None:
+        try:
+            _settle(answer)
+        except BaseException as exc:  # told as the action's result: the run goes on
+            if not future.done():
+                future.set_exception(exc)
+
+    def _settle(answer: ObjectInfo | RemoteError) -> None:
         if isinstance(answer, RemoteError):
             pending.abandon()
             if classify(answer) is Disposition.RETRY:
