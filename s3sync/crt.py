@@ -37,6 +37,14 @@ HEADER_NAMES = {
     "StorageClass": "x-amz-storage-class",
     "ACL": "x-amz-acl",
 }
+# what awscrt reports, without status or body, for some error statuses (seen on
+# ListObjectsV2): the S3 code and status they stand for
+_STATUS_ERRORS = {
+    "AWS_ERROR_S3_INTERNAL_ERROR": ("InternalError", 500),
+    "AWS_ERROR_S3_SLOW_DOWN": ("SlowDown", 503),
+    "AWS_ERROR_S3_REQUEST_TIME_TOO_SKEWED": ("RequestTimeTooSkewed", 403),
+    "AWS_ERROR_S3_REQUEST_TIMEOUT": ("RequestTimeout", 400),
+}
 _CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
 _UNRESERVED = "-_.~/"  # what S3's path encoding leaves as is (and "/", between segments)
 Credentials = Callable[[], tuple[str, str, str | None]]
@@ -331,4 +339,7 @@ def _etag(answer: Mapping[str, Any]) -> str:
     if isinstance(error, _TimedOut):
         raise CrtFailure("ReadTimeout", None, str(error))
     name = str(getattr(error, "name", "") or type(error).__name__)
+    if name in _STATUS_ERRORS:  # an error status the runtime kept no answer of
+        code, status = _STATUS_ERRORS[name]
+        raise CrtFailure(code, status, str(getattr(error, "message", "") or code))
     raise CrtFailure("ReadTimeout" if "TIMEOUT" in name else "ConnectionError", None, name)

@@ -15,6 +15,15 @@ class Timeout(Exception):
     name = "AWS_IO_SOCKET_TIMEOUT"
 
 
+class Internal(Exception):
+    name = "AWS_ERROR_S3_INTERNAL_ERROR"
+    message = "Response code indicates internal server error"
+
+
+class SlowDown(Exception):
+    name = "AWS_ERROR_S3_SLOW_DOWN"
+
+
 def test_a_success_gives_the_quoted_etag() -> None:
     assert _etag({"status_code": 200, "headers": [("ETag", '"abc"')]}) == '"abc"'
     assert _etag({"status_code": 200, "headers": [("etag", "abc")]}) == '"abc"'  # unquoted
@@ -36,6 +45,9 @@ def test_a_success_gives_the_quoted_etag() -> None:
         ({"status_code": 403, "error": Refused(), "error_body": b""}, "403", 403),
         ({"error": ConnectionResetError()}, "ConnectionError", None),
         ({"error": Timeout()}, "ReadTimeout", None),
+        # a listing's 500 and 503 come back as bare errors, without status or body
+        ({"error": Internal(), "status_code": None}, "InternalError", 500),
+        ({"error": SlowDown(), "status_code": None}, "SlowDown", 503),
     ],
 )
 def test_failures_carry_the_code_and_status_botocore_would_give(
