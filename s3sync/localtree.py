@@ -285,9 +285,7 @@ class Pending:
         try:
             os.utime(self.temp, ns=(mtime_ns, mtime_ns), dir_fd=dirfd, follow_symlinks=False)
             if etag is not None:
-                with contextlib.suppress(OSError):  # no xattrs here: later restores HEAD
-                    mark = _mark(etag, mtime_ns, size)
-                    os.setxattr(self.path, MARK_XATTR, mark, follow_symlinks=False)
+                _set_mark(self.path, etag, mtime_ns, size)
             os.rename(self.temp, self.name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
         except BaseException:
             self.abandon()
@@ -326,10 +324,6 @@ def _temp_name() -> str:
     return f".s3sync-{_RUN}{next(_SERIAL) & 0xFFFFFFFF:08x}.tmp"
 
 
-def _mark(etag: str, mtime_ns: int, size: int) -> bytes:
-    return f"{etag} {mtime_ns} {size}".encode()
-
-
 def _exists(dirfd: int, name: str) -> bool:
     try:
         os.stat(name, dir_fd=dirfd, follow_symlinks=False)
@@ -338,6 +332,7 @@ def _exists(dirfd: int, name: str) -> bool:
     return True
 
 
-def _set_mark(fd: int, etag: str, mtime_ns: int, size: int) -> None:
+def _set_mark(file: int | str, etag: str, mtime_ns: int, size: int) -> None:
+    """Mark the *file* (a descriptor, or a path) as holding *etag* at *mtime_ns*, *size*."""
     with contextlib.suppress(OSError):  # no xattrs here: later restores verify by HEAD
-        os.setxattr(fd, MARK_XATTR, _mark(etag, mtime_ns, size))
+        os.setxattr(file, MARK_XATTR, f"{etag} {mtime_ns} {size}".encode())

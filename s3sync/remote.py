@@ -27,7 +27,7 @@ from s3sync.crt import HEADER_NAMES, CrtClient, CrtFailure
 from s3sync.crt import available as crt_available
 from s3sync.errors import ConfigError, Disposition, RemoteError, classify
 from s3sync.etags import multipart_etag, used_part_size
-from s3sync.listing import ListingPage, NotAListing, parse_page
+from s3sync.listing import NotAListing, parse_page
 from s3sync.model import ObjectInfo, Stat
 from s3sync.retry import Retrier, RetryPolicy
 
@@ -308,7 +308,7 @@ class S3Store:
         fast: CrtClient | None = None,
     ) -> None:
         self.client = client
-        self._fast = fast  # one-request uploads through awscrt, when it is there
+        self._fast = fast  # small requests through awscrt, when it is there
         self.bucket = bucket
         self.endpoint = client.meta.endpoint_url
         self._retry = retrier
@@ -370,31 +370,27 @@ class S3Store:
     def list_pages(self, prefix: str, *, on_retry: OnRetry) -> Iterator[list[tuple[str, Stat]]]:
         """Yield the objects under *prefix* a ListObjectsV2 page at a time (through
         awscrt and a lean parser when it is there: botocore's costs ten times the CPU)."""
-        fast = self._fast
-        doing = f"listing bucket '{self.bucket}'"
+        page = self._botocore_page if self._fast is None else self._lean_page
         token: str | None = None
         while True:
-            if fast is not None:
-
-                def lean(after: str | None = token) -> ListingPage:
-                    body = fast.list_page(prefix, after)
-                    try:
-                        return parse_page(body)
-                    except NotAListing as exc:
-                        raise CrtFailure("NotS3", 200, str(exc)) from None
-
-                page = self._call(doing, lean, on_retry)
-                yield page.objects
-                token = page.next_token
-            else:
-                objects, token = self._call(
-                    doing,
-                    lambda after=token: self._botocore_page(prefix, after),  # type: ignore[misc]
-                    on_retry,
-                )
-                yield objects
+            objects, token = self._call(
+                f"listing bucket '{self.bucket}'",
+                lambda after=token: page(prefix, after),  # type: ignore[misc]
+                on_retry,
+            )
+            yield objects
             if token is None:
                 return
+
+    def _lean_page(
+        self, prefix: str, token: str | None
+    ) -> tuple[list[tuple[str, Stat]], str | None]:
+        assert self._fast is not None
+        try:
+            parsed = parse_page(self._fast.list_page(prefix, token))
+        except NotAListing as exc:
+            raise CrtFailure("NotS3", 200, str(exc)) from None
+        return parsed.objects, parsed.next_token
 
     def _botocore_page(
         self, prefix: str, token: str | None
@@ -543,13 +539,10 @@ class S3Store:
 
         def told(answer: list[tuple[str, str]] | CrtFailure) -> None:
             try:
-                if isinstance(answer, CrtFailure):
-                    raise answer
-                info = _info_from_headers(answer, None)
+                info = _info_from_headers(answer, None) if isinstance(answer, list) else answer
             except CrtFailure as exc:
-                finished(self._error(exc, doing))
-                return
-            finished(info)
+                info = exc
+            finished(self._error(info, doing) if isinstance(info, CrtFailure) else info)
 
         fast.get_to_file(key, path, size, told, post)
         return True
@@ -1082,10 +1075,10 @@ class Connection:
             multipart_threshold=self.multipart_threshold,
             part_size=self.part_size,
             part_workers=part_workers,
-            fast=self._fast_uploads(session, client, bucket),
+            fast=self._crt_client(session, client, bucket),
         )
 
-    def _fast_uploads(
+    def _crt_client(
         self, session: boto3.session.Session, client: S3Client, bucket: str
     ) -> CrtClient | None:
         if not crt_available():
