@@ -12,6 +12,7 @@ the S3 requests the server counted.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -83,8 +84,13 @@ def measure(
 
 def _inherited() -> dict[str, str]:
     """Return this environment without AWS settings (a CA bundle, a profile), which
-    would reach the tools unevenly."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    would reach the tools unevenly, and without PYTHONDONTWRITEBYTECODE: an installed
+    Python tool runs from compiled bytecode, not from source compiled on every run."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AWS_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
 
 
 def slug(name: str) -> str:
@@ -251,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         args.files, args.tiny, args.large_mib = 2000, 20_000, 256
     only = args.only.split(",") if args.only else None
+    # s3sync runs from this checkout: compile it once, as installing it would
+    compileall.compile_dir(Path(__file__).parent.parent / "s3sync", quiet=1)
     with tempfile.TemporaryDirectory(
         prefix="s3sync-bench-", dir=os.environ.get("BENCH_DIR")
     ) as tmp:

@@ -16,14 +16,12 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-try:
+if TYPE_CHECKING:
     from awscrt import auth, http, s3
     from awscrt import io as crt_io
-except ImportError:  # pragma: no cover - the boto3 path is tested with S3SYNC_CRT=0
-    s3 = None
 
 # boto3 argument -> the HTTP header it is sent as
 HEADER_NAMES = {
@@ -62,8 +60,17 @@ class CrtFailure(Exception):
 
 
 def available() -> bool:
-    """Return whether requests can go through awscrt here."""
-    return s3 is not None and os.environ.get("S3SYNC_CRT", "1") != "0"
+    """Return whether requests can go through awscrt here; load it if so (on first use,
+    not on import: a run that sends nothing never spends the time)."""
+    if os.environ.get("S3SYNC_CRT", "1") == "0":
+        return False
+    global auth, http, s3, crt_io  # bound once, before any client exists
+    try:
+        from awscrt import auth, http, s3
+        from awscrt import io as crt_io
+    except ImportError:  # pragma: no cover - the boto3 path is tested with S3SYNC_CRT=0
+        return False
+    return True
 
 
 class CrtClient:
@@ -81,7 +88,6 @@ class CrtClient:
         timeout: float,
         path_style: bool,
     ) -> None:
-        assert s3 is not None
         parts = urlsplit(endpoint)
         secure = parts.scheme == "https"
         if path_style or "." in bucket:  # a dotted bucket would not match the certificate
@@ -121,7 +127,6 @@ class CrtClient:
     ) -> str:
         """Store *body* as *key* with *fields* (boto3 argument names) and user *metadata*;
         return the ETag, or raise CrtFailure."""
-        assert s3 is not None
         headers = [
             ("Host", self._host),
             ("Content-Length", str(len(body))),
@@ -140,7 +145,6 @@ class CrtClient:
     def get(self, key: str, size: int) -> tuple[list[tuple[str, str]], bytes]:
         """Return the headers and the body of *key*, listed with *size* bytes (small: it
         is held in memory), or raise CrtFailure."""
-        assert s3 is not None
         chunks: list[bytes] = []
         answer = self._send(s3.S3RequestType.GET_OBJECT, self._get(key), size=size, body=chunks)
         _etag(answer)  # a success has one; anything else raises
@@ -158,7 +162,6 @@ class CrtClient:
         truncated; at the end, ``post`` a call of *finished* with the answer's headers or
         the CrtFailure. (The runtime's thread only posts: Python work there would hold
         up every other request.) The file may be left behind after a failure."""
-        assert s3 is not None
 
         def told(answer: dict[str, Any]) -> None:
             try:
@@ -180,7 +183,6 @@ class CrtClient:
     def list_page(self, prefix: str, token: str | None) -> bytes:
         """Return the XML of the ListObjectsV2 page of *prefix* after *token* (keys
         URL-encoded), or raise CrtFailure."""
-        assert s3 is not None
         query = f"list-type=2&encoding-type=url&prefix={quote(prefix, safe='')}"
         if token:
             query += f"&continuation-token={quote(token, safe='')}"

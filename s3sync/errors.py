@@ -104,6 +104,7 @@ _FATAL_CODES = frozenset(
         "InvalidBucketName",
         "NotS3",
         "BadRequest",
+        "BadConfig",
     }
 )
 

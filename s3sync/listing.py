@@ -4,11 +4,13 @@ botocore turns every listed object into a dict of parsed values before s3sync re
 four of them, about 0.17 ms per key: listing 20,000 keys cost more CPU than walking the
 tree they mirror. This module reads those four straight from the XML with the C
 ElementTree parser. Keys are URL-decoded when the server says it encoded them (the
-request asks it to, so that any byte a key may hold survives XML).
+request asks it to, so that any byte a key may hold survives XML). It also reads the
+HTTP date of a GET's Last-Modified header, a hundred times a second on a restore.
 """
 
 from __future__ import annotations
 
+import calendar
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -76,3 +78,32 @@ def parse_page(body: bytes) -> ListingPage:
 
 def _same(text: str) -> str:
     return text
+
+
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+
+
+def http_date_seconds(text: str) -> int:
+    """Return the POSIX seconds of an HTTP date (``Sun, 06 Nov 1994 08:49:37 GMT``, the
+    form S3 sends, read without email.utils's cost; any other form through it). Raise
+    ValueError when *text* is no date."""
+    parts = text.split()
+    if len(parts) == 6 and parts[5] == "GMT" and parts[2] in _MONTHS:
+        clock = parts[4].split(":")
+        if len(clock) == 3 and all(f.isdigit() for f in (parts[1], parts[3], *clock)):
+            day, year = int(parts[1]), int(parts[3])
+            hour, minute, second = (int(f) for f in clock)
+            month = _MONTHS[parts[2]]
+            if 1 <= day <= calendar.monthrange(year, month)[1] and hour < 24 and minute < 60:
+                return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    import email.utils  # seldom: loading it costs more than many dates
+
+    moment = email.utils.parsedate_to_datetime(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())

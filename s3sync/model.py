@@ -5,16 +5,17 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from s3sync.errors import ExitCode
 
 
-@dataclass(frozen=True, slots=True)
-class Stat:
+class Stat(NamedTuple):
     """What both sides know about one entry: size in bytes, time in ns since the epoch (UTC).
 
     For a local file the time is its mtime; for a listed object it is LastModified,
-    which is the upload time, not the file's mtime.
+    which is the upload time, not the file's mtime. A named tuple, not a frozen
+    dataclass: a no-op run makes one per file on each side, at a fifth of the cost.
     """
 
     size: int

@@ -9,9 +9,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, TextIO
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from s3sync.errors import ConfigError
 from s3sync.model import (
@@ -27,6 +25,9 @@ from s3sync.model import (
     Severity,
     Upload,
 )
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 class Reporter(Protocol):
@@ -257,6 +258,8 @@ class ConsoleReporter:
         self._text = self.err if as_json else self.out
         self._bar: tqdm[Any] | None = None
         if bar and verbosity >= 0:
+            from tqdm import tqdm  # here: a run under cron never spends the time to load it
+
             self._bar = tqdm(
                 total=0, unit="file", file=self.err, dynamic_ncols=True, leave=False, delay=0.5
             )

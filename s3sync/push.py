@@ -301,9 +301,7 @@ def _upload_one_version(
                 if attempt + 1 == CHANGE_ATTEMPTS:
                     raise
                 continue
-            read = dataclasses.replace(
-                upload.stat, size=snapshot.stat.size, mtime_ns=snapshot.stat.mtime_ns
-            )
+            read = upload.stat._replace(size=snapshot.stat.size, mtime_ns=snapshot.stat.mtime_ns)
             return dataclasses.replace(upload, stat=read), etag
     raise AssertionError("unreachable")
 
@@ -488,10 +486,10 @@ def run(
         )
     )
 
-    def local_events() -> Iterable[walker.LocalEntry | Problem]:
+    def local_events() -> Iterable[list[walker.LocalEntry | Problem]]:
         if root_stat is None:
             return ()
-        return walker.scan(
+        return walker.scan_batches(
             src,
             filters=filters,
             follow_symlinks=options.follow_symlinks,
@@ -505,23 +503,29 @@ def run(
             lambda on_retry: store.list_pages(dest.prefix, on_retry=on_retry)
         )
 
+    def local_entry(relpath: str, stat: Stat) -> Iterator[Upload]:
+        problem = key_problem(dest.key(relpath))
+        if problem is not None:
+            note(Problem(relpath, problem, Severity.ERROR))
+            return
+        counts["local"] += 1
+        if directories is not None:
+            directories.add(relpath, stat.size, stat.mtime_ns)
+        if "\\" in relpath:  # some servers store it under another name
+            aliases[dest.key(relpath).replace("\\", "/")] = relpath
+        yield from tally.planned(matcher.local(relpath, stat))
+
     def handle(source: int, item: object) -> Iterator[Upload]:
         if isinstance(item, Problem):
             note(item)
         elif isinstance(item, engine.Retried):
             report.retries += item.count
         elif source == _WALK:
-            relpath, stat = cast(walker.LocalEntry, item)
-            problem = key_problem(dest.key(relpath))
-            if problem is not None:
-                note(Problem(relpath, problem, Severity.ERROR))
-            else:
-                counts["local"] += 1
-                if directories is not None:
-                    directories.add(relpath, stat.size, stat.mtime_ns)
-                if "\\" in relpath:  # some servers store it under another name
-                    aliases[dest.key(relpath).replace("\\", "/")] = relpath
-                yield from tally.planned(matcher.local(relpath, stat))
+            for entry in cast(list[walker.LocalEntry | Problem], item):
+                if isinstance(entry, Problem):
+                    note(entry)
+                else:
+                    yield from local_entry(*entry)
         else:
             for key, listed in cast(Page, item):
                 rel = key if trusted else dest.relpath(key)

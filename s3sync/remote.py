@@ -1,6 +1,8 @@
 """The object store: the only module that imports boto3 or botocore.
 
-Every botocore failure leaves this module as a RemoteError with a one-line message that
+It imports them on the first request, not on import: a run that needs no request (a
+no-op push with an index) never pays the third of a second they take to load. Every
+botocore failure leaves this module as a RemoteError with a one-line message that
 names the bucket and endpoint, so ``errors.classify`` never sees botocore types. Each
 method retries its own requests through the injected Retrier, re-reading from disk on
 every attempt.
@@ -9,7 +11,6 @@ every attempt.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import random
 import threading
 import time
@@ -17,21 +18,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar, cast
-
-import boto3
-import botocore.exceptions as bce
-from botocore.config import Config
-from botocore.parsers import ResponseParserError
+from urllib.parse import urlsplit
 
 from s3sync.crt import HEADER_NAMES, CrtClient, CrtFailure
 from s3sync.crt import available as crt_available
 from s3sync.errors import ConfigError, Disposition, RemoteError, classify
 from s3sync.etags import multipart_etag, used_part_size
-from s3sync.listing import NotAListing, parse_page
+from s3sync.listing import NotAListing, http_date_seconds, parse_page
 from s3sync.model import ObjectInfo, Stat
 from s3sync.retry import Retrier, RetryPolicy
 
 if TYPE_CHECKING:
+    import boto3
     from mypy_boto3_s3 import S3Client
 
 T = TypeVar("T")
@@ -73,7 +71,10 @@ class Source(Protocol):
 class ObjectStore(Protocol):
     """What the use cases need from S3, for one bucket."""
 
-    endpoint: str
+    @property
+    def endpoint(self) -> str:
+        """The endpoint URL requests go to."""
+        ...
 
     def list_pages(self, prefix: str, *, on_retry: OnRetry) -> Iterator[list[tuple[str, Stat]]]:
         """Yield the objects under *prefix*, one listing page at a time."""
@@ -215,6 +216,8 @@ def make_client(
     timeout: float = 60.0,
 ) -> S3Client:
     """Return an S3 client that never retries on its own (s3sync retries, and counts)."""
+    from botocore.config import Config
+
     session = session or _session(profile)
     config = Config(
         retries={"total_max_attempts": 1},
@@ -235,7 +238,23 @@ def make_client(
     return client
 
 
+def _check_endpoint(url: str) -> None:
+    """Raise ConfigError unless *url* is an http(s) URL with a host (as botocore checks,
+    without loading it)."""
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        usable = usable and (parts.port or 0) >= 0  # reading the port checks its range
+    except ValueError:  # a bad port or IPv6 address
+        usable = False
+    if not usable:
+        raise ConfigError(f"bad endpoint URL '{url}': use http://HOST[:PORT] or https://…")
+
+
 def _session(profile: str | None) -> boto3.session.Session:
+    import boto3
+    import botocore.exceptions as bce
+
     try:
         return boto3.session.Session(profile_name=profile)
     except bce.ProfileNotFound:
@@ -261,6 +280,8 @@ def _refuse_answers_that_are_not_s3(
 ) -> None:
     """Raise when a success answer lacks what S3 always sends: a web page or a captive
     portal answering 200 must never pass for an empty listing or a stored object."""
+    from botocore.parsers import ResponseParserError
+
     needed = _ANSWERED_BY_S3.get(model.name)
     if needed is not None and http_response.status_code < 300 and needed not in parsed:
         raise ResponseParserError(f"{model.name} answer without {needed}")
@@ -293,24 +314,38 @@ def _also(first: OnRetry, then: OnRetry) -> OnRetry:
     return both
 
 
+@dataclass(frozen=True, slots=True)
+class Clients:
+    """The clients a store sends through: boto3's, and awscrt's when it is there."""
+
+    s3: S3Client
+    fast: CrtClient | None
+
+
 class S3Store:
-    """ObjectStore on one shared boto3 client; multipart parts run on their own pool."""
+    """ObjectStore on one shared boto3 client; multipart parts run on their own pool.
+
+    The clients are made by *connect* on the first request (or the first read of
+    ``endpoint`` when *endpoint* is not given): loading boto3 and building a client cost
+    half a second of CPU that a run with nothing to send never spends.
+    """
 
     def __init__(
         self,
-        client: S3Client,
+        connect: Callable[[], Clients],
         bucket: str,
         *,
+        endpoint: str | None,
         retrier: Retrier,
         multipart_threshold: int = 8 * 1024 * 1024,
         part_size: int = 8 * 1024 * 1024,
         part_workers: int = 4,
-        fast: CrtClient | None = None,
     ) -> None:
-        self.client = client
-        self._fast = fast  # small requests through awscrt, when it is there
+        self._connect = connect
+        self._clients: Clients | None = None
+        self._connecting = threading.Lock()
+        self._endpoint = endpoint
         self.bucket = bucket
-        self.endpoint = client.meta.endpoint_url
         self._retry = retrier
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
@@ -318,7 +353,36 @@ class S3Store:
         self._parts: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
+    def _ready(self) -> Clients:
+        clients = self._clients
+        if clients is None:
+            with self._connecting:
+                if self._clients is None:
+                    try:
+                        self._clients = self._connect()
+                    except ConfigError as exc:  # in a worker: it must stop the run
+                        raise RemoteError(str(exc), code="BadConfig") from None
+                clients = self._clients
+        return clients
+
+    @property
+    def client(self) -> S3Client:
+        """boto3's client (made now if it was not yet)."""
+        return self._ready().s3
+
+    @property
+    def _fast(self) -> CrtClient | None:  # small requests through awscrt, when it is there
+        return self._ready().fast
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint URL requests go to."""
+        return self._endpoint or self.client.meta.endpoint_url
+
     def _error(self, exc: BaseException, doing: str) -> RemoteError:
+        import botocore.exceptions as bce
+        from botocore.parsers import ResponseParserError
+
         code, status, detail = "Error", None, str(exc)
         if isinstance(exc, bce.ClientError):
             err = exc.response.get("Error", {})
@@ -362,7 +426,9 @@ class S3Store:
         def attempt() -> T:
             try:
                 return fn()
-            except (bce.BotoCoreError, bce.ClientError, ResponseParserError, CrtFailure) as exc:
+            except Exception as exc:
+                if not (isinstance(exc, CrtFailure) or _from_botocore(exc)):
+                    raise
                 raise self._error(exc, doing) from exc
 
         return self._retry(attempt, on_retry)
@@ -904,7 +970,7 @@ class S3Store:
         return self._multipart(key, extra, ranges, part, on_retry)
 
     def close(self) -> None:
-        """Stop the part pool."""
+        """Stop the part pool (the clients close with the process)."""
         if self._parts is not None:
             self._parts.shutdown(wait=True, cancel_futures=True)
 
@@ -940,12 +1006,12 @@ def _info_from_headers(headers: Sequence[tuple[str, str]], size: int | None) -> 
             raise CrtFailure("NotS3", 200, "answer without Content-Length")
         size = int(length)
     try:
-        modified = email.utils.parsedate_to_datetime(named["last-modified"])
+        modified = http_date_seconds(named["last-modified"])
     except (KeyError, TypeError, ValueError):
         raise CrtFailure("NotS3", 200, "answer without Last-Modified") from None
     return ObjectInfo(
         size,
-        int(modified.timestamp()) * 10**9,
+        modified * 10**9,
         _quoted(named.get("etag", "")),
         {k.removeprefix("x-amz-meta-"): v for k, v in named.items() if k.startswith("x-amz-meta-")},
         {name: named[h.lower()] for name, h in HEADER_NAMES.items() if named.get(h.lower())},
@@ -983,7 +1049,9 @@ class CloudFront:
         def attempt() -> T:
             try:
                 return fn()
-            except (bce.BotoCoreError, bce.ClientError) as exc:
+            except Exception as exc:
+                if not _from_botocore(exc):
+                    raise
                 raise _cloudfront_error(exc, doing) from exc
 
         return self._retry(attempt, on_retry)
@@ -1027,7 +1095,17 @@ class CloudFront:
         return str(answer["Invalidation"]["Id"])
 
 
+def _from_botocore(exc: BaseException) -> bool:
+    """Return whether *exc* is botocore's (loaded by then: its client raised it)."""
+    import botocore.exceptions as bce
+    from botocore.parsers import ResponseParserError
+
+    return isinstance(exc, (bce.BotoCoreError, bce.ClientError, ResponseParserError))
+
+
 def _cloudfront_error(exc: BaseException, doing: str) -> RemoteError:
+    import botocore.exceptions as bce
+
     if isinstance(exc, bce.NoCredentialsError):
         return RemoteError(f"{doing} failed: no AWS credentials found", code="NoCredentials")
     if not isinstance(exc, bce.ClientError):
@@ -1055,27 +1133,36 @@ class Connection:
 
     def open(self, bucket: str) -> S3Store:
         """Return a store for *bucket* on one client sized for the workers and their parts
-        (and small uploads through awscrt, when it is installed)."""
+        (and small requests through awscrt, when it is installed), made on its first
+        request. A bad --endpoint-url or --profile raises ConfigError here, not then."""
         part_workers = max(2, min(self.workers, 8))
-        session = _session(self.profile)
-        client = make_client(
-            session=session,
-            endpoint_url=self.endpoint_url,
-            region=self.region,
-            profile=self.profile,
-            connections=self.workers + part_workers + 2,
-            timeout=self.timeout,
-        )
+        if self.endpoint_url is not None:
+            _check_endpoint(self.endpoint_url)
+        session = _session(self.profile) if self.profile is not None else None
+
+        def connect() -> Clients:
+            nonlocal session
+            session = session or _session(self.profile)
+            client = make_client(
+                session=session,
+                endpoint_url=self.endpoint_url,
+                region=self.region,
+                profile=self.profile,
+                connections=self.workers + part_workers + 2,
+                timeout=self.timeout,
+            )
+            return Clients(client, self._crt_client(session, client, bucket))
+
         return S3Store(
-            client,
+            connect,
             bucket,
+            endpoint=self.endpoint_url,
             retrier=Retrier(
                 RetryPolicy(attempts=self.retries + 1), classify, time.sleep, random.random
             ),
             multipart_threshold=self.multipart_threshold,
             part_size=self.part_size,
             part_workers=part_workers,
-            fast=self._crt_client(session, client, bucket),
         )
 
     def _crt_client(
@@ -1103,6 +1190,8 @@ class Connection:
     def cloudfront(self) -> CloudFront:
         """Return CloudFront with this connection's profile, retries and timeout (its
         endpoint is AWS's, or AWS_ENDPOINT_URL_CLOUDFRONT: --endpoint-url is S3's)."""
+        from botocore.config import Config
+
         config = Config(
             retries={"total_max_attempts": 1},
             connect_timeout=min(10.0, self.timeout),

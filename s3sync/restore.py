@@ -346,8 +346,8 @@ def run(
 
     matcher: Matcher[Download] = Matcher(pair)
 
-    def local_events() -> Iterable[walker.LocalEntry | Problem]:
-        return walker.scan(dest, filters=filters, follow_symlinks=False, marks=True)
+    def local_events() -> Iterable[list[walker.LocalEntry | Problem]]:
+        return walker.scan_batches(dest, filters=filters, follow_symlinks=False, marks=True)
 
     def remote_events() -> Iterable[Page | engine.Retried]:
         return engine.counting_retries(
@@ -378,19 +378,25 @@ def run(
         counts["remote"] += 1
         yield from tally.planned(matcher.remote(relpath, stat))
 
+    def local_entry(relpath: str, stat: Stat) -> Iterator[Download]:
+        if is_temp_name(relpath):
+            if not options.dry_run:
+                tree.remove(relpath)  # left by a killed run, never a real name
+            return
+        counts["local"] += 1
+        yield from tally.planned(matcher.local(relpath, stat))
+
     def handle(source: int, item: object) -> Iterator[Download]:
         if isinstance(item, Problem):
             note(item)
         elif isinstance(item, engine.Retried):
             report.retries += item.count
         elif source == _WALK:
-            relpath, stat = cast(walker.LocalEntry, item)
-            if is_temp_name(relpath):
-                if not options.dry_run:
-                    tree.remove(relpath)  # left by a killed run, never a real name
-                return
-            counts["local"] += 1
-            yield from tally.planned(matcher.local(relpath, stat))
+            for entry in cast(list[walker.LocalEntry | Problem], item):
+                if isinstance(entry, Problem):
+                    note(entry)
+                else:
+                    yield from local_entry(*entry)
         else:
             for key, stat in cast(Page, item):
                 yield from remote_entry(key, stat)

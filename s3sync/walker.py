@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat as st
 from collections.abc import Iterator
+from typing import Any
 
 from s3sync.errors import SourceError
 from s3sync.filters import Filter
@@ -79,7 +80,8 @@ def scan(
         for entry in entries:
             rel = f"{reldir}/{entry.name}" if reldir else entry.name
             try:
-                rel.encode("utf-8")
+                if not rel.isascii():  # an undecodable name holds surrogates: not ASCII
+                    rel.encode("utf-8")
             except UnicodeEncodeError:
                 shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
                 yield _error(shown, "name is not valid UTF-8; skipped")
@@ -121,3 +123,18 @@ def scan(
             else:
                 yield _warn(rel, "not a regular file (FIFO, socket or device); skipped")
         stack.extend(reversed(subdirs))
+
+
+def scan_batches(
+    root: str, *, size: int = 256, **options: Any
+) -> Iterator[list[LocalEntry | Problem]]:
+    """Yield what ``scan(root, **options)`` yields, *size* values to a list: the walker
+    thread hands them to the engine a list at a time, not one handoff per file."""
+    batch: list[LocalEntry | Problem] = []
+    for value in scan(root, **options):
+        batch.append(value)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -10,7 +10,7 @@ import pytest
 from s3sync.errors import SourceError
 from s3sync.filters import Filter
 from s3sync.model import Problem, Severity, Stat
-from s3sync.walker import check_root, scan
+from s3sync.walker import check_root, scan, scan_batches
 
 
 def walk(
@@ -97,3 +97,15 @@ def test_check_root(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(SourceError, match="is not a directory"):
         check_root(str(tmp_path / "file"))
+
+
+def test_batches_hold_what_scan_yields_in_order(tmp_path: Path) -> None:
+    for n in range(7):
+        (tmp_path / f"f{n}").write_bytes(b"x" * n)
+    os.mkfifo(tmp_path / "pipe")  # a problem, in its place among the files
+
+    batches = list(scan_batches(str(tmp_path), size=3, filters=Filter([])))
+
+    assert [len(b) for b in batches] == [3, 3, 2]
+    assert [v for b in batches for v in b] == list(scan(str(tmp_path), filters=Filter([])))
+    assert isinstance(batches[2][1], Problem)

@@ -1,0 +1,38 @@
+"""A Connection checks its options at once and loads boto3 only for the first request."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from s3sync.errors import ConfigError
+from s3sync.remote import Connection
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://127.0.0.1:9000", "127.0.0.1:9000", "http://", "http://[::1", "http://h:99999"]
+)
+def test_a_bad_endpoint_url_is_refused_before_any_request(url: str) -> None:
+    with pytest.raises(ConfigError, match="bad endpoint URL"):
+        Connection(endpoint_url=url).open("bucket")
+
+
+def test_opening_a_store_loads_neither_boto3_nor_awscrt() -> None:
+    # a no-op push with an index sends nothing: it must not pay for loading them
+    code = (
+        "import sys; from s3sync.remote import Connection;"
+        "store = Connection(endpoint_url='http://127.0.0.1:9').open('b');"
+        "assert store.endpoint == 'http://127.0.0.1:9';"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in"
+        " ('boto3', 'botocore', 'awscrt', 's3transfer', 'urllib3')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_client_is_made_on_first_use_with_the_endpoint_given() -> None:
+    store = Connection(endpoint_url="http://127.0.0.1:9", region="eu-west-1").open("b")
+    assert store.client.meta.endpoint_url == "http://127.0.0.1:9"
+    assert store.client.meta.region_name == "eu-west-1"
