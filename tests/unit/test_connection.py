@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from s3sync.errors import ConfigError
-from s3sync.remote import Connection
+from s3sync.errors import ConfigError, Disposition, RemoteError, classify
+from s3sync.remote import Clients, Connection, S3Store
+from s3sync.retry import Retrier, RetryPolicy
 
 
 @pytest.mark.parametrize(
@@ -36,3 +37,18 @@ def test_the_client_is_made_on_first_use_with_the_endpoint_given() -> None:
     store = Connection(endpoint_url="http://127.0.0.1:9", region="eu-west-1").open("b")
     assert store.client.meta.endpoint_url == "http://127.0.0.1:9"
     assert store.client.meta.region_name == "eu-west-1"
+
+
+def test_a_client_that_cannot_be_made_stops_the_run() -> None:
+    def connect() -> Clients:
+        raise ConfigError("AWS profile 'gone' is not configured")
+
+    store = S3Store(
+        connect,
+        "b",
+        endpoint="http://127.0.0.1:9",
+        retrier=Retrier(RetryPolicy(attempts=3), classify, lambda _: None, lambda: 0.5),
+    )
+    with pytest.raises(RemoteError, match="profile 'gone'") as raised:
+        store.head("key", on_retry=lambda _: None)
+    assert classify(raised.value) is Disposition.FATAL
