@@ -146,7 +146,9 @@ class CrtClient:
         """Return the headers and the body of *key*, listed with *size* bytes (small: it
         is held in memory), or raise CrtFailure."""
         chunks: list[bytes] = []
-        answer = self._send(s3.S3RequestType.GET_OBJECT, self._get(key), size=size, body=chunks)
+        answer = self._send(
+            s3.S3RequestType.GET_OBJECT, self._get(self._path(key)), size=size, body=chunks
+        )
         _etag(answer)  # a success has one; anything else raises
         return answer["headers"], b"".join(chunks)
 
@@ -173,7 +175,7 @@ class CrtClient:
 
         self._start(
             s3.S3RequestType.GET_OBJECT,
-            self._get(key),
+            self._get(self._path(key)),
             size=size,
             body=None,
             done=lambda answer: post(lambda: told(answer)),
@@ -186,13 +188,10 @@ class CrtClient:
         query = f"list-type=2&encoding-type=url&prefix={quote(prefix, safe='')}"
         if token:
             query += f"&continuation-token={quote(token, safe='')}"
-        request = http.HttpRequest(
-            "GET", f"{self._prefix}?{query}", http.HttpHeaders([("Host", self._host)])
-        )
         chunks: list[bytes] = []
         answer = self._send(
             s3.S3RequestType.DEFAULT,
-            request,
+            self._get(f"{self._prefix}?{query}"),
             size=0,
             body=chunks,
             operation_name="ListObjectsV2",
@@ -202,8 +201,8 @@ class CrtClient:
             _etag(answer)  # raises the failure it was
         return b"".join(chunks)
 
-    def _get(self, key: str) -> Any:
-        return http.HttpRequest("GET", self._path(key), http.HttpHeaders([("Host", self._host)]))
+    def _get(self, path: str) -> Any:
+        return http.HttpRequest("GET", path, http.HttpHeaders([("Host", self._host)]))
 
     def _path(self, key: str) -> str:
         return self._prefix + quote(key, safe=_UNRESERVED)

@@ -133,20 +133,18 @@ class LocalTree:
         """Create *temp* in the directory *parents* names; return the directory (to
         release) and the file's descriptor. A kept directory removed meanwhile is
         opened anew, and created again."""
-        kept = self._dirs.acquire(parents)
-        try:
-            return kept, _create(temp, kept.fd)
-        except FileNotFoundError:
-            self._dirs.release(kept)
-        except BaseException:
-            self._dirs.release(kept)
-            raise
-        kept = self._dirs.acquire(parents, fresh=True)
-        try:
-            return kept, _create(temp, kept.fd)
-        except BaseException:
-            self._dirs.release(kept)
-            raise
+        for fresh in (False, True):
+            kept = self._dirs.acquire(parents, fresh=fresh)
+            try:
+                return kept, _create(temp, kept.fd)
+            except FileNotFoundError:
+                self._dirs.release(kept)
+                if fresh:
+                    raise
+            except BaseException:
+                self._dirs.release(kept)
+                raise
+        raise AssertionError("unreachable")
 
     def mark(self, relpath: str, etag: str, mtime_ns: int) -> None:
         """Record on an existing file that it holds the object *etag* (best effort)."""

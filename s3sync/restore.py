@@ -132,12 +132,19 @@ def _verify(
     return dataclasses.replace(action, reason=Reason.MTIME), 0
 
 
-def _decoded(info: ObjectInfo, chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Return the bytes of the file an object holds: a push with gzip compressed it."""
+def _packed_size(info: ObjectInfo) -> int | None:
+    """Return the size of the file a push compressed into the object *info*, or None
+    when it holds the file's bytes as they are."""
     recorded = info.metadata.get(SOURCE_SIZE_KEY, "")
     if info.headers.get("ContentEncoding") != "gzip" or not recorded.isdigit():
-        return chunks
-    return gunzip_chunks(chunks, expected_size=int(recorded))
+        return None
+    return int(recorded)
+
+
+def _decoded(info: ObjectInfo, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Return the bytes of the file an object holds: a push with gzip compressed it."""
+    size = _packed_size(info)
+    return chunks if size is None else gunzip_chunks(chunks, expected_size=size)
 
 
 def _perform_download(
@@ -240,7 +247,7 @@ def _start_download(
         elif _is_generated(answer):
             pending.abandon()
             future.set_result(_failed(action, _Generated(), 0))
-        elif SOURCE_SIZE_KEY in answer.metadata and answer.headers.get("ContentEncoding") == "gzip":
+        elif _packed_size(answer) is not None:
             _chain(runners.later(lambda: _unpack(action, answer, pending, tree)), future)
         else:
             try:
