@@ -30,6 +30,7 @@ from s3sync.progress import (
     TeeReporter,
 )
 from s3sync.remote import Connection
+from s3sync.uploading import PushOptions
 
 MIB = 1024 * 1024
 
@@ -98,7 +99,7 @@ def push(
     rules = tuple(filters) if filters is not None else filter_rules(include, exclude)
     if lock_s3 is not None and (rel := location.relpath(lock_s3)) is not None:
         rules = ((False, "/" + _glob_escape(rel)), *rules)  # the lease is not part of the tree
-    options = push_case.PushOptions(
+    options = PushOptions(
         workers=workers,
         fudge=fudge,
         delete=not no_delete,
@@ -471,7 +472,7 @@ def lock_file(path: str | None) -> Iterator[None]:
 def _push(
     src: str,
     location: Location,
-    options: push_case.PushOptions,
+    options: PushOptions,
     reporter: Reporter,
     connection: Connection,
     *,

@@ -162,7 +162,7 @@ def _common(command: Any) -> Any:
             type=click.IntRange(1, 512),
             default=16,
             show_default=True,
-            help="Parallel transfers.",
+            help="Worker threads; up to four small transfers each in flight.",
         ),
         click.option(
             "-n", "--dry-run", is_flag=True, help="Show what would be done; change nothing."

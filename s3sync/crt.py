@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ _STATUS_ERRORS = {
 _CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
 _UNRESERVED = "-_.~/"  # what S3's path encoding leaves as is (and "/", between segments)
 Credentials = Callable[[], tuple[str, str, str | None]]
+T = TypeVar("T")
 
 
 class CrtFailure(Exception):
@@ -127,20 +128,47 @@ class CrtClient:
     ) -> str:
         """Store *body* as *key* with *fields* (boto3 argument names) and user *metadata*;
         return the ETag, or raise CrtFailure."""
+        request = self._put(key, body, fields, metadata)
+        answer = self._send(s3.S3RequestType.PUT_OBJECT, request, size=len(body), body=None)
+        return _etag(answer)
+
+    def put_later(
+        self,
+        key: str,
+        body: bytes,
+        fields: Mapping[str, str],
+        metadata: Mapping[str, str],
+        finished: Callable[[str | CrtFailure], None],
+        post: Callable[[Callable[[], object]], None],
+    ) -> None:
+        """Start storing *body* as *key*, as ``put`` does; at the end, ``post`` a call of
+        *finished* with the ETag or the CrtFailure (see ``get_to_file``)."""
+        self._start(
+            s3.S3RequestType.PUT_OBJECT,
+            self._put(key, body, fields, metadata),
+            size=len(body),
+            body=None,
+            done=_posting(finished, post, _etag),
+        )
+
+    def _put(
+        self,
+        key: str,
+        body: bytes | bytearray,
+        fields: Mapping[str, str],
+        metadata: Mapping[str, str],
+    ) -> Any:
         headers = [
             ("Host", self._host),
             ("Content-Length", str(len(body))),
             *((HEADER_NAMES[name], value) for name, value in fields.items()),
             *((f"x-amz-meta-{name}", value) for name, value in metadata.items()),
         ]
-        request = http.HttpRequest(
-            "PUT",
-            self._path(key),
-            http.HttpHeaders(headers),
-            stdio.BytesIO(bytes(body)),
+        # the runtime reads the body on its own thread, after the caller's buffer may be reused
+        data = body if isinstance(body, bytes) else bytes(body)
+        return http.HttpRequest(
+            "PUT", self._path(key), http.HttpHeaders(headers), stdio.BytesIO(data)
         )
-        answer = self._send(s3.S3RequestType.PUT_OBJECT, request, size=len(body), body=None)
-        return _etag(answer)
 
     def get(self, key: str, size: int) -> tuple[list[tuple[str, str]], bytes]:
         """Return the headers and the body of *key*, listed with *size* bytes (small: it
@@ -165,20 +193,16 @@ class CrtClient:
         the CrtFailure. (The runtime's thread only posts: Python work there would hold
         up every other request.) The file may be left behind after a failure."""
 
-        def told(answer: dict[str, Any]) -> None:
-            try:
-                _etag(answer)
-            except CrtFailure as exc:
-                finished(exc)
-                return
-            finished(answer["headers"])
+        def headers(answer: dict[str, Any]) -> list[tuple[str, str]]:
+            _etag(answer)  # a success has one; anything else raises
+            return list(answer["headers"])
 
         self._start(
             s3.S3RequestType.GET_OBJECT,
             self._get(self._path(key)),
             size=size,
             body=None,
-            done=lambda answer: post(lambda: told(answer)),
+            done=_posting(finished, post, headers),
             recv_filepath=path,
         )
 
@@ -319,6 +343,25 @@ class _Watchdog:
                     watched.expired = True
             for _, request in late:
                 request.cancel()
+
+
+def _posting(
+    finished: Callable[[T | CrtFailure], None],
+    post: Callable[[Callable[[], object]], None],
+    result: Callable[[dict[str, Any]], T],
+) -> Callable[[dict[str, Any]], None]:
+    """Return the *done* of a request whose end ``post`` hands to *finished*: what
+    ``result`` makes of the answer, or the CrtFailure it raises."""
+
+    def told(answer: dict[str, Any]) -> None:
+        try:
+            value = result(answer)
+        except CrtFailure as exc:
+            finished(exc)
+            return
+        finished(value)
+
+    return lambda answer: post(lambda: told(answer))
 
 
 def _etag(answer: Mapping[str, Any]) -> str:

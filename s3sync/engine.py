@@ -20,6 +20,7 @@ from typing import Generic, TypeVar
 E = TypeVar("E")
 A = TypeVar("A")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,33 @@ class Runners(Generic[R]):
 
 # begin an action off the workers and return its Future, or None: see ``stream``
 Start = Callable[[A, Runners[R]], Future[R] | None]
+
+
+def chain(source: Future[R], target: Future[R]) -> None:
+    """Give *target* the result or error *source* ends with."""
+
+    def copy(done: Future[R]) -> None:
+        error = done.exception()
+        if error is not None:
+            target.set_exception(error)
+        else:
+            target.set_result(done.result())
+
+    source.add_done_callback(copy)
+
+
+def settling(future: Future[R], settle: Callable[[T], None]) -> Callable[[T], None]:
+    """Return *settle*, for a Start's ``here`` call, with whatever it raises ending
+    *future* (told as the action's result, so the run goes on) rather than the stream."""
+
+    def safely(answer: T) -> None:
+        try:
+            settle(answer)
+        except BaseException as exc:
+            if not future.done():
+                future.set_exception(exc)
+
+    return safely
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, cast
 
 from s3sync import engine, walker
-from s3sync.cdn_paths import DEFAULT_BUDGET
-from s3sync.compression import SOURCE_MD5_KEY, SOURCE_SIZE_KEY, GzipSource, gzip_bytes
+from s3sync.compression import gzip_bytes
 from s3sync.deleting import delete_objects
 from s3sync.diff import (
     Compare,
-    DeleteLimit,
     Matcher,
     delete_guard,
     push_pair,
@@ -26,16 +23,14 @@ from s3sync.diff import (
     same_etag,
     withheld_by_errors,
 )
-from s3sync.errors import Disposition, ExitCode, RemoteError, SourceError, classify
+from s3sync.errors import ExitCode, RemoteError, SourceError
 from s3sync.etags import cached_verdict, used_part_size
-from s3sync.filters import ENTRY_POINTS, Filter, Groups
-from s3sync.hashing import content_matches, hash_file
-from s3sync.headers import DIGEST_KEY, Headers, digest, gzipped_digest
+from s3sync.filters import Filter, Groups
+from s3sync.headers import Headers, digest, gzipped_digest
 from s3sync.index import Binding, Index, IndexUnusable
 from s3sync.invalidating import invalidate
 from s3sync.model import (
     Delete,
-    ObjectInfo,
     Outcome,
     Problem,
     Reason,
@@ -43,132 +38,19 @@ from s3sync.model import (
     Severity,
     Stat,
     Upload,
-    mtime_from_text,
-    mtime_to_text,
 )
-from s3sync.pages import GENERATED_KEY, PAGE_TYPE, Directories
+from s3sync.pages import Directories
 from s3sync.paths import Location, key_problem
-from s3sync.snapshot import Snapshot, SourceChanged
 from s3sync.tally import Tally
+from s3sync.uploading import PushOptions, page_headers, perform_upload, start_upload
 
 if TYPE_CHECKING:
     from s3sync.progress import Reporter
     from s3sync.remote import CloudFront, ObjectStore
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PushOptions:
-    """How a push behaves; the CLI's flags with the same defaults."""
-
-    workers: int = 16
-    fudge: float = 1200.0
-    delete: bool = True
-    dry_run: bool = False
-    filters: tuple[tuple[bool, str], ...] = ()
-    follow_symlinks: bool = True
-    index: str | None = None
-    ignore_index: bool = False
-    allow_empty_source: bool = False
-    max_delete: DeleteLimit | None = None
-    compare: Compare = Compare.MTIME
-    force: bool = False
-    ignore_existing: bool = False
-    limit: int | None = None
-    multipart_threshold: int = 8 * 1024 * 1024
-    part_size: int = 8 * 1024 * 1024
-    headers: Headers = field(default_factory=Headers)  # what each object is sent with
-    order: tuple[str, ...] = ENTRY_POINTS  # upload groups after the rest, one by one
-    generate_index_html: bool = False  # a listing page for directories without index.html
-    cloudfront: tuple[str, ...] = ()  # distributions to invalidate after a successful push
-    invalidation_budget: int = DEFAULT_BUDGET  # paths at most, before wildcards
-
-    def layout(self, size: int) -> int:
-        """Return the part size an upload of *size* bytes uses (0: a single part)."""
-        return used_part_size(size, self.part_size) if size >= self.multipart_threshold else 0
-
-
 Page = list[tuple[str, Stat]]
 _WALK, _REMOTE = 0, 1
-
-
-def _perform_upload(
-    upload: Upload,
-    *,
-    root: str,
-    store: ObjectStore,
-    content_type: Callable[[str], str],
-    options: PushOptions,
-) -> Outcome:
-    retried: list[BaseException] = []
-    path = os.path.join(root, upload.path)
-    hashed = 0
-    hashes: tuple[tuple[int, str], ...] = ()
-    gzipped = options.headers.gzipped(upload.path)
-
-    @functools.cache
-    def intended() -> tuple[dict[str, str], dict[str, str], str]:
-        """The object's headers and their digest: worked out only when needed (the type
-        of a file without a known extension is read from its first bytes)."""
-        if upload.content is not None:
-            fields, metadata = _page_headers(options.headers, upload.path)
-        else:
-            fields, metadata = options.headers.for_path(upload.path, lambda: content_type(path))
-        return fields, metadata, digest(fields, metadata)
-
-    try:
-        if upload.content is not None:  # a generated page: the bytes are here
-            if options.dry_run:
-                return Outcome(upload, dry_run=True)
-            fields, metadata, wanted = intended()
-            extra = {**fields, "Metadata": {**metadata, DIGEST_KEY: wanted}}
-            sent = store.put_bytes(upload.key, upload.content, extra=extra, on_retry=retried.append)
-            return Outcome(upload, None, len(retried), etag=sent, headers=wanted)
-        if upload.reason is Reason.HEADERS or (upload.reason is Reason.UNVERIFIED and gzipped):
-            fields, metadata, wanted = intended()
-            info = store.head(upload.key, on_retry=retried.append)
-            why, hashed = _compare_object(upload, info, path, wanted, options.compare)
-            if why is None:
-                return _in_place(upload, info, fields, metadata, wanted, store, options, retried)
-            upload = dataclasses.replace(upload, reason=why)
-        elif upload.reason is Reason.UNVERIFIED:
-            assert upload.previous is not None
-            same, hashes, hashed = content_matches(
-                path,
-                upload.previous,
-                part_sizes=[used_part_size(upload.stat.size, options.part_size)],
-                head=lambda: store.head(upload.key, on_retry=retried.append),
-            )
-            if same:
-                return Outcome(
-                    upload, None, len(retried), unchanged=True, hashed=hashed, hashes=hashes
-                )
-            upload = dataclasses.replace(upload, reason=Reason.CONTENT)
-        if options.dry_run:
-            return Outcome(upload, dry_run=True, hashed=hashed)
-        fields, metadata, wanted = intended()
-        upload, etag = _upload_one_version(
-            upload, path, store, fields, {**metadata, DIGEST_KEY: wanted}, retried, gzipped=gzipped
-        )
-    except RemoteError as exc:
-        fatal = classify(exc) is Disposition.FATAL
-        return Outcome(upload, str(exc), len(retried), fatal=fatal, hashed=hashed)
-    except OSError as exc:
-        what = "vanished" if isinstance(exc, FileNotFoundError) else "cannot be read"
-        return Outcome(upload, f"file {what}: {exc.strerror or exc}", len(retried), hashed=hashed)
-    except SourceChanged as exc:
-        message = f"{exc} {CHANGE_ATTEMPTS} times; not uploaded (the next run tries again)"
-        return Outcome(upload, message, len(retried), hashed=hashed)
-    if options.compare is Compare.CHECKSUM and not gzipped:  # the file's hash, for the cache
-        hashes = ((options.layout(upload.stat.size), etag),)
-    return Outcome(
-        upload, None, len(retried), etag=etag, hashed=hashed, hashes=hashes, headers=intended()[2]
-    )
-
-
-def _page_headers(headers: Headers, relpath: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Return the headers of the generated page *relpath*: the rules', as HTML, marked."""
-    fields, metadata = headers.for_path(relpath, lambda: PAGE_TYPE)
-    return {**fields, "ContentType": PAGE_TYPE}, {**metadata, GENERATED_KEY: "true"}
 
 
 def _page_uploads(
@@ -185,7 +67,7 @@ def _page_uploads(
     MD5); claim each page's object so it is not deleted."""
 
     def note(relpath: str) -> str:
-        return "headers " + digest(*_page_headers(headers, relpath))
+        return "headers " + digest(*page_headers(headers, relpath))
 
     for relpath, page in directories.pages(note):
         key = dest.key(relpath)
@@ -201,109 +83,11 @@ def _page_uploads(
         yield Upload(key, relpath, Stat(len(body), 0), reason, remote, content=body)
 
 
-def _compare_object(
-    upload: Upload, info: ObjectInfo, path: str, wanted: str, compare: Compare
-) -> tuple[Reason | None, int]:
-    """Return why the object *info* does not hold the file of *upload* in the encoding its
-    headers *wanted* say (None: it does; only its headers may differ), and bytes hashed.
-
-    A compressed object records the size and MD5 of its file in metadata, and its mtime
-    as every object does: those are compared, as the listing's are for the others.
-    """
-    gzipped = gzipped_digest(wanted)
-    if gzipped != (SOURCE_SIZE_KEY in info.metadata):
-        return Reason.ENCODING, 0
-    if not gzipped:  # only its headers were in doubt: the rule said the file is unchanged
-        return None, 0
-    local = upload.stat
-    if info.metadata[SOURCE_SIZE_KEY] != str(local.size):
-        return Reason.SIZE, 0
-    if compare is Compare.CHECKSUM:
-        hasher, hashed = hash_file(path, ())
-        same = hasher.single().strip('"') == info.metadata.get(SOURCE_MD5_KEY)
-        return (None if same else Reason.CONTENT), hashed
-    if compare is Compare.MTIME and mtime_from_text(info.metadata.get("mtime", "")) != (
-        local.mtime_ns
-    ):
-        return Reason.MTIME, 0
-    return None, 0
-
-
-# metadata s3sync keeps on an object whose headers are replaced: it describes the bytes
-_KEPT_ON_FIX = ("partsize", SOURCE_SIZE_KEY, SOURCE_MD5_KEY)
-
-
-def _in_place(
-    upload: Upload,
-    info: ObjectInfo,
-    fields: Mapping[str, str],
-    metadata: Mapping[str, str],
-    wanted: str,
-    store: ObjectStore,
-    options: PushOptions,
-    retried: list[BaseException],
-) -> Outcome:
-    """Give the object *info* of an unchanged file the headers it should have, in place
-    (CopyObject onto itself: no bytes move), or leave it when it has them."""
-    if info.metadata.get(DIGEST_KEY) == wanted:
-        return Outcome(upload, None, len(retried), unchanged=True, etag=info.etag, headers=wanted)
-    fix = dataclasses.replace(upload, reason=Reason.HEADERS)
-    if options.dry_run:
-        return Outcome(fix, dry_run=True)
-    kept = {k: v for k, v in info.metadata.items() if k in _KEPT_ON_FIX}
-    replaced = {
-        **metadata,
-        **kept,
-        DIGEST_KEY: wanted,
-        "mtime": info.metadata.get("mtime") or mtime_to_text(upload.stat.mtime_ns),
-    }
-    etag = store.replace_headers(upload.key, fields, replaced, on_retry=retried.append)
-    return Outcome(fix, None, len(retried), etag=etag, headers=wanted)
-
-
-CHANGE_ATTEMPTS = 3
 WITHHELD_BY_ORDER = "not uploaded: an upload of an earlier --order group failed"
 
 
 def _pass_on(_source: int, action: object) -> list[Upload]:
     return [cast(Upload, action)]
-
-
-def _upload_one_version(
-    upload: Upload,
-    path: str,
-    store: ObjectStore,
-    headers: Mapping[str, str],
-    metadata: Mapping[str, str],
-    retried: list[BaseException],
-    *,
-    gzipped: bool,
-) -> tuple[Upload, str]:
-    """Upload one consistent version of the file (*gzipped*: compressed); return the
-    upload as it went, and the ETag.
-
-    A file written while being read is read again from the start, up to CHANGE_ATTEMPTS
-    times (then SourceChanged); the object and its ``mtime`` metadata always describe the
-    version that was read, which the returned upload's stat records for the index.
-    """
-    for attempt in range(CHANGE_ATTEMPTS):
-        with Snapshot(path) as snapshot:
-            try:
-                source: Snapshot | GzipSource = snapshot
-                sent = {**metadata, "mtime": mtime_to_text(snapshot.stat.mtime_ns)}
-                if gzipped:
-                    source = GzipSource(snapshot)
-                    sent.update(source.metadata())
-                etag = store.put_file(
-                    upload.key, source, headers=headers, metadata=sent, on_retry=retried.append
-                )
-            except SourceChanged:
-                if attempt + 1 == CHANGE_ATTEMPTS:
-                    raise
-                continue
-            read = upload.stat._replace(size=snapshot.stat.size, mtime_ns=snapshot.stat.mtime_ns)
-            return dataclasses.replace(upload, stat=read), etag
-    raise AssertionError("unreachable")
 
 
 def _open_index(
@@ -552,12 +336,35 @@ def run(
             for upload in pages:
                 yield from tally.planned(upload)
 
-    def transfer(action: Upload) -> Outcome:
-        return _perform_upload(
-            action, root=src, store=store, content_type=content_type, options=options
+    def transfer(action: Upload, failed: RemoteError | None = None) -> Outcome:
+        return perform_upload(
+            action,
+            root=src,
+            store=store,
+            content_type=content_type,
+            options=options,
+            failed=failed,
         )
 
     perform = tally.gate(transfer, dry_run=options.dry_run)
+
+    def again(action: Upload, failed: RemoteError) -> Outcome | None:
+        return None if tally.stopping() else transfer(action, failed)
+
+    def start(
+        action: Upload, runners: engine.Runners[Outcome | None]
+    ) -> Future[Outcome | None] | None:
+        return start_upload(
+            action,
+            runners,
+            root=src,
+            store=store,
+            content_type=content_type,
+            options=options,
+            again=again,
+        )
+
+    begin = None if options.dry_run else start
     order = Groups(options.order)
     later: list[list[Upload]] = [[] for _ in range(len(order) - 1)]
 
@@ -576,6 +383,7 @@ def run(
         lambda: first_group(finish()),
         perform,
         workers=options.workers,
+        start=begin,
     )
     for held in later:  # each group only once every upload before it succeeded
         if not listed or tally.stopping():
@@ -585,7 +393,12 @@ def run(
                 tally.record(Outcome(action, WITHHELD_BY_ORDER))
             continue
         tally.stream(
-            [functools.partial(list, held)], _pass_on, tuple, perform, workers=options.workers
+            [functools.partial(list, held)],
+            _pass_on,
+            tuple,
+            perform,
+            workers=options.workers,
+            start=begin,
         )
     report.unchanged += matcher.unchanged
     tally.finish()

@@ -88,10 +88,12 @@ class ObjectStore(Protocol):
         headers: Mapping[str, str],
         metadata: Mapping[str, str],
         on_retry: OnRetry,
+        failed: RemoteError | None = None,
     ) -> str:
         """Upload the version of the file *source* holds with *headers* (boto3 arguments:
         ContentType, CacheControl, ...) and user *metadata*; return the new ETag. Raise
-        SourceChanged, storing nothing, when the file changed while being read."""
+        SourceChanged, storing nothing, when the file changed while being read. *failed*
+        is how an attempt through ``put_later`` failed: this one is its retry."""
         ...
 
     def put_bytes(
@@ -108,6 +110,26 @@ class ObjectStore(Protocol):
         refused it (412)."""
         ...
 
+    def can_put_later(self, size: int) -> bool:
+        """Return whether ``put_later`` can store *size* bytes."""
+        ...
+
+    def put_later(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        headers: Mapping[str, str],
+        metadata: Mapping[str, str],
+        finished: Callable[[str | RemoteError], None],
+        post: Callable[[Callable[[], object]], None],
+    ) -> None:
+        """Start storing *body* (one version of a file, read and verified) as *key* with
+        *headers* and *metadata* as ``put_file`` does, in one attempt, when
+        ``can_put_later``: at the end, another thread hands *post* a call of *finished*
+        with the new ETag or the failure."""
+        ...
+
     def head(self, key: str, *, on_retry: OnRetry) -> ObjectInfo:
         """Return what a HEAD request tells of *key*."""
         ...
@@ -119,8 +141,11 @@ class ObjectStore(Protocol):
         *,
         on_retry: OnRetry,
         size: int | None = None,
+        failed: RemoteError | None = None,
     ) -> T:
-        """GET *key* and return ``write(info, chunks)``; a broken stream retries it all."""
+        """GET *key* and return ``write(info, chunks)``; a broken stream retries it all.
+        *failed* is how an attempt through ``download_to_file`` failed: this one is its
+        retry."""
         ...
 
     def download_to_file(
@@ -422,7 +447,13 @@ class S3Store:
             message = f"{doing} failed: {detail} ({code})"
         return RemoteError(" ".join(message.split()), code=code, status=status)
 
-    def _call(self, doing: str, fn: Callable[[], T], on_retry: OnRetry | None) -> T:
+    def _call(
+        self,
+        doing: str,
+        fn: Callable[[], T],
+        on_retry: OnRetry | None,
+        failed: RemoteError | None = None,
+    ) -> T:
         def attempt() -> T:
             try:
                 return fn()
@@ -431,7 +462,7 @@ class S3Store:
                     raise
                 raise self._error(exc, doing) from exc
 
-        return self._retry(attempt, on_retry)
+        return self._retry(attempt, on_retry, failed)
 
     def list_pages(self, prefix: str, *, on_retry: OnRetry) -> Iterator[list[tuple[str, Stat]]]:
         """Yield the objects under *prefix* a ListObjectsV2 page at a time (through
@@ -483,12 +514,15 @@ class S3Store:
         headers: Mapping[str, str],
         metadata: Mapping[str, str],
         on_retry: OnRetry,
+        failed: RemoteError | None = None,
     ) -> str:
         """Upload *source* as *key*: one PutObject of bytes read and verified before they
         are sent, or above the threshold a multipart upload verified before it is
         completed (aborted, leaving nothing, when the file changed)."""
         size = source.stat.size
         if size >= self.multipart_threshold:
+            if failed is not None:  # it grew past the threshold since: a new upload
+                on_retry(failed)
             # the part size lets checksum mode recompute this ETag when the listing is not enough
             parted = {**metadata, "partsize": str(used_part_size(size, self.part_size))}
             return self._put_multipart(key, source, {**headers, "Metadata": parted}, on_retry)
@@ -499,12 +533,14 @@ class S3Store:
                 f"upload of '{key}'",
                 lambda: fast.put(key, body, headers, metadata),
                 on_retry,
+                failed,
             )
         extra: dict[str, Any] = {**headers, "Metadata": dict(metadata)}
         answer = self._call(
             f"upload of '{key}'",
             lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra),
             on_retry,
+            failed,
         )
         return str(answer.get("ETag", ""))
 
@@ -563,6 +599,7 @@ class S3Store:
         *,
         on_retry: OnRetry,
         size: int | None = None,
+        failed: RemoteError | None = None,
     ) -> T:
         """GET *key* and return ``write(info, chunks)``; a broken stream retries it all.
         A small object (*size*, as listed, under the multipart threshold) comes in one
@@ -575,7 +612,7 @@ class S3Store:
                 headers, body = fast.get(key, size)
                 return write(_info_from_headers(headers, len(body)), iter((body,)))
 
-            return self._call(f"download of '{key}'", whole, on_retry)
+            return self._call(f"download of '{key}'", whole, on_retry, failed)
 
         def attempt() -> T:
             answer = self.client.get_object(Bucket=self.bucket, Key=key)
@@ -585,7 +622,32 @@ class S3Store:
             finally:
                 body.close()
 
-        return self._call(f"download of '{key}'", attempt, on_retry)
+        return self._call(f"download of '{key}'", attempt, on_retry, failed)
+
+    def can_put_later(self, size: int) -> bool:
+        """Return whether *size* bytes can go through awscrt in one PutObject: when it is
+        there, below the multipart threshold."""
+        return size < self.multipart_threshold and self._fast is not None
+
+    def put_later(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        headers: Mapping[str, str],
+        metadata: Mapping[str, str],
+        finished: Callable[[str | RemoteError], None],
+        post: Callable[[Callable[[], object]], None],
+    ) -> None:
+        """Start a PutObject of *body* through awscrt; see ObjectStore."""
+        fast = self._fast
+        assert fast is not None, "only when can_put_later"
+        doing = f"upload of '{key}'"
+
+        def told(answer: str | CrtFailure) -> None:
+            finished(self._error(answer, doing) if isinstance(answer, CrtFailure) else answer)
+
+        fast.put_later(key, body, headers, metadata, told, post)
 
     def download_to_file(
         self,

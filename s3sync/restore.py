@@ -153,9 +153,11 @@ def _perform_download(
     store: ObjectStore,
     tree: LocalTree,
     options: RestoreOptions,
-    retried: list[BaseException] | None = None,
+    failed: RemoteError | None = None,
 ) -> Outcome:
-    retried = [] if retried is None else retried
+    """Perform *action* on a worker; *failed* is how the attempt ``_start_download``
+    made failed: this one is its retry."""
+    retried: list[BaseException] = []
     hashed = 0
     try:
         if action.reason is Reason.UNVERIFIED:
@@ -180,7 +182,9 @@ def _perform_download(
                 action.path, _decoded(info, chunks), mtime_ns=file_mtime(info), etag=info.etag
             )
 
-        store.download(action.key, write, on_retry=retried.append, size=action.stat.size)
+        store.download(
+            action.key, write, on_retry=retried.append, size=action.stat.size, failed=failed
+        )
     except (_Generated, RemoteError, CorruptGzip, OSError) as exc:
         return _failed(action, exc, len(retried), hashed)
     return Outcome(action, None, len(retried), hashed=hashed)
@@ -210,7 +214,7 @@ def _start_download(
     *,
     store: ObjectStore,
     tree: LocalTree,
-    perform: Callable[[Download, list[BaseException]], Outcome | None],
+    perform: Callable[[Download, RemoteError], Outcome | None],
 ) -> Future[Outcome | None] | None:
     """Begin *action* with the store writing the file itself, when it can: no worker
     thread waits on the request, and the reporting thread settles its end. Return None
@@ -218,7 +222,7 @@ def _start_download(
     system cannot.
 
     What the reporting thread cannot settle goes to the workers: a failure that may
-    pass is tried again there (the first attempt counted as a retry), and an object
+    pass is retried there (within the same --retries), and an object
     pushed with gzip is decompressed there from the bytes already fetched."""
     if action.reason is Reason.UNVERIFIED:
         return None
@@ -231,24 +235,17 @@ def _start_download(
     future: Future[Outcome | None] = Future()
 
     def settle(answer: ObjectInfo | RemoteError) -> None:
-        try:
-            _settle(answer)
-        except BaseException as exc:  # told as the action's result: the run goes on
-            if not future.done():
-                future.set_exception(exc)
-
-    def _settle(answer: ObjectInfo | RemoteError) -> None:
         if isinstance(answer, RemoteError):
             pending.abandon()
             if classify(answer) is Disposition.RETRY:
-                _chain(runners.later(lambda: perform(action, [answer])), future)
+                engine.chain(runners.later(lambda: perform(action, answer)), future)
             else:
                 future.set_result(_failed(action, answer, 0))
         elif _is_generated(answer):
             pending.abandon()
             future.set_result(_failed(action, _Generated(), 0))
         elif _packed_size(answer) is not None:
-            _chain(runners.later(lambda: _unpack(action, answer, pending, tree)), future)
+            engine.chain(runners.later(lambda: _unpack(action, answer, pending, tree)), future)
         else:
             try:
                 pending.commit(mtime_ns=file_mtime(answer), etag=answer.etag, size=answer.size)
@@ -257,7 +254,8 @@ def _start_download(
             else:
                 future.set_result(Outcome(action))
 
-    if not store.download_to_file(action.key, pending.path, action.stat.size, settle, runners.here):
+    told = engine.settling(future, settle)
+    if not store.download_to_file(action.key, pending.path, action.stat.size, told, runners.here):
         pending.abandon()
         return None
     return future
@@ -276,19 +274,6 @@ def _unpack(action: Download, info: ObjectInfo, pending: Pending, tree: LocalTre
     finally:
         pending.abandon()
     return Outcome(action)
-
-
-def _chain(source: Future[Outcome | None], target: Future[Outcome | None]) -> None:
-    """Give *target* the result or error *source* ends with."""
-
-    def copy(done: Future[Outcome | None]) -> None:
-        error = done.exception()
-        if error is not None:
-            target.set_exception(error)
-        else:
-            target.set_result(done.result())
-
-    source.add_done_callback(copy)
 
 
 def _perform_remove(action: RemoveLocal, *, tree: LocalTree) -> Outcome:
@@ -412,13 +397,13 @@ def run(
         for relpath, stat in matcher.remote_leftovers():
             yield from tally.planned(Download(src.key(relpath), relpath, stat, Reason.NEW))
 
-    def transfer(action: Download, retried: list[BaseException] | None = None) -> Outcome:
-        return _perform_download(action, store=store, tree=tree, options=options, retried=retried)
+    def transfer(action: Download, failed: RemoteError | None = None) -> Outcome:
+        return _perform_download(action, store=store, tree=tree, options=options, failed=failed)
 
     perform = tally.gate(transfer, dry_run=options.dry_run)
 
-    def again(action: Download, retried: list[BaseException]) -> Outcome | None:
-        return None if tally.stopping() else transfer(action, retried)
+    def again(action: Download, failed: RemoteError) -> Outcome | None:
+        return None if tally.stopping() else transfer(action, failed)
 
     def start(
         action: Download, runners: engine.Runners[Outcome | None]

@@ -32,23 +32,29 @@ def call_with_retry(
     sleep: Callable[[float], None],
     rand: Callable[[], float],
     on_retry: Callable[[BaseException], None] | None = None,
+    failed: Exception | None = None,
 ) -> T:
     """Return ``fn()``, calling it again after errors *classify* calls RETRY.
 
     Errors classified FAIL or FATAL, and the last error once the attempts are used up,
-    propagate unchanged. *on_retry* is told of every error that is retried.
+    propagate unchanged. *on_retry* is told of every error that is retried. *failed* is
+    the error of a first attempt made elsewhere: this call goes on as its retries, within
+    the same attempts.
     """
     retry = 0
+    error = failed
     while True:
+        if error is not None:
+            if classify(error) is not Disposition.RETRY or retry + 1 >= policy.attempts:
+                raise error
+            if on_retry is not None:
+                on_retry(error)
+            sleep(policy.delay(retry, rand))
+            retry += 1
         try:
             return fn()
         except Exception as exc:
-            if classify(exc) is not Disposition.RETRY or retry + 1 >= policy.attempts:
-                raise
-            if on_retry is not None:
-                on_retry(exc)
-            sleep(policy.delay(retry, rand))
-            retry += 1
+            error = exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +67,12 @@ class Retrier:
     rand: Callable[[], float]
 
     def __call__(
-        self, fn: Callable[[], T], on_retry: Callable[[BaseException], None] | None = None
+        self,
+        fn: Callable[[], T],
+        on_retry: Callable[[BaseException], None] | None = None,
+        failed: Exception | None = None,
     ) -> T:
-        """Return ``fn()``, retried as the policy allows."""
+        """Return ``fn()``, retried as the policy allows (see ``call_with_retry``)."""
         return call_with_retry(
             fn,
             policy=self.policy,
@@ -71,4 +80,5 @@ class Retrier:
             sleep=self.sleep,
             rand=self.rand,
             on_retry=on_retry,
+            failed=failed,
         )

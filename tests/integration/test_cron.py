@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ import pytest
 
 from tests.conftest import Tree, write_tree
 from tests.integration.conftest import Run, cli_env, keys, objects
-from tests.integration.proxy import INTERNAL, fault_proxy
+from tests.integration.proxy import INTERNAL, Fault, Hold, fault_proxy
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +34,25 @@ def start(server: Any, *args: str | Path, endpoint: str | None = None) -> subpro
     return subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(server), text=True
     )
+
+
+@contextlib.contextmanager
+def uploading(server: Any, *args: str | Path) -> Iterator[subprocess.Popen[str]]:
+    """Start a run whose file uploads (not its lock's requests) a proxy holds; yield it
+    once it is uploading, so holding its lock; then let it finish."""
+    release = threading.Event()
+
+    def rule(method: str, path: str, _n: int) -> Fault | None:
+        return Hold(release) if method == "PUT" and "/f" in path else None
+
+    with fault_proxy(server.endpoint, rule) as proxy:
+        run = start(server, *args, endpoint=proxy.endpoint)
+        try:
+            assert proxy.stalled.wait(60), "the run never uploaded"
+            yield run
+        finally:
+            release.set()
+            run.communicate(timeout=120)
 
 
 def test_no_op_push_with_an_index_sends_no_request(
@@ -107,14 +129,10 @@ def test_push_killed_then_rerun_uploads_only_what_was_left(
 def test_two_runs_on_one_lock_file(
     server: Any, cli: Any, bucket: str, tree: Tree, tmp_path: Path
 ) -> None:
-    src = tree(files(300))
+    src = tree(files(30))
     lock = tmp_path / "push.lock"
-    first = start(server, "push", "--json", "-w", "1", "--lock", lock, src, f"s3://{bucket}")
-    assert first.stdout is not None
-    first.stdout.readline()  # it holds the lock and is uploading
-
-    second = cli("push", "--lock", lock, src, f"s3://{bucket}")
-    first.communicate(timeout=120)
+    with uploading(server, "push", "--lock", lock, src, f"s3://{bucket}") as first:
+        second = cli("push", "--lock", lock, src, f"s3://{bucket}")
 
     assert second.code == 4
     assert f"locked by pid {first.pid} since " in second.err
@@ -126,17 +144,11 @@ def test_two_runs_on_one_lock_file(
 def test_two_runs_on_one_s3_lease_and_take_over_of_an_expired_one(
     server: Any, cli: Any, s3: Any, bucket: str, tree: Tree
 ) -> None:
-    src = tree(files(300))
+    src = tree(files(30))
     lease = "locks/site.lease"
-    first = start(
-        server, "push", "-w", "1", "--json", "--lock-s3", lease, src, f"s3://{bucket}/site"
-    )
-    assert first.stdout is not None
-    first.stdout.readline()
-    held = json.loads(s3.get_object(Bucket=bucket, Key=lease)["Body"].read())
-
-    second = cli("push", "--lock-s3", lease, src, f"s3://{bucket}/site")
-    first.communicate(timeout=120)
+    with uploading(server, "push", "--lock-s3", lease, src, f"s3://{bucket}/site") as first:
+        held = json.loads(s3.get_object(Bucket=bucket, Key=lease)["Body"].read())
+        second = cli("push", "--lock-s3", lease, src, f"s3://{bucket}/site")
 
     assert second.code == 4
     assert f"pid {first.pid}" in second.err and f"s3://{bucket}/{lease}" in second.err

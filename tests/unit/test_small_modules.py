@@ -88,6 +88,49 @@ def test_retry_never_retries_fatal_or_failing_errors() -> None:
         assert len(attempts) == 1
 
 
+@pytest.mark.parametrize(("attempts", "calls_made"), [(1, 0), (2, 1), (3, 2)])
+def test_a_first_attempt_made_elsewhere_counts_against_the_attempts(
+    attempts: int, calls_made: int
+) -> None:
+    first = RemoteError("busy", code="SlowDown", status=503)
+    calls: list[int] = []
+    retried: list[BaseException] = []
+    waits: list[float] = []
+
+    def always() -> None:
+        calls.append(1)
+        raise RemoteError("still busy", code="SlowDown", status=503)
+
+    with pytest.raises(RemoteError) as raised:
+        call_with_retry(
+            always,
+            policy=RetryPolicy(attempts=attempts, base=1.0),
+            classify=classify,
+            sleep=waits.append,
+            rand=lambda: 1.0,
+            on_retry=retried.append,
+            failed=first,
+        )
+    assert len(calls) == calls_made
+    assert retried[:1] == ([first] if calls_made else [])
+    assert len(retried) == calls_made and waits == [2.0**n for n in range(calls_made)]
+    assert (raised.value is first) == (calls_made == 0)  # else the last attempt's error
+
+
+def test_a_first_attempt_made_elsewhere_that_cannot_pass_is_not_retried() -> None:
+    denied = RemoteError("no", code="AccessDenied", status=403)
+    with pytest.raises(RemoteError) as raised:
+        call_with_retry(
+            lambda: "never called",
+            policy=RetryPolicy(attempts=5),
+            classify=classify,
+            sleep=lambda s: None,
+            rand=lambda: 1.0,
+            failed=denied,
+        )
+    assert raised.value is denied
+
+
 def test_retry_waits_are_capped() -> None:
     policy = RetryPolicy(attempts=50, base=0.25, cap=20.0)
     assert policy.delay(30, lambda: 1.0) == 20.0
