@@ -167,10 +167,9 @@ def start_upload(
         return None
     path = os.path.join(root, upload.path)
     try:
-        if not store.can_put_later(upload.stat.size):
-            return None
-        with Snapshot(path) as snapshot:
-            if snapshot.stat.size > PUT_LATER_MAX:
+        with Snapshot(path) as snapshot:  # its size now decides, not the scan's
+            size = snapshot.stat.size
+            if size > PUT_LATER_MAX or not store.can_put_later(size):
                 return None
             body = snapshot.read_all()
     except (OSError, SourceChanged, RemoteError):
