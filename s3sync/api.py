@@ -9,8 +9,11 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO
 
-from s3sync import content_type
+from s3sync import content_type, stream
+from s3sync import copy as copy_case
 from s3sync import lock as lockfile
+from s3sync import push as push_case
+from s3sync import restore as restore_case
 from s3sync.config import parse_max_delete
 from s3sync.diff import Compare, DeleteLimit
 from s3sync.errors import ConfigError, S3SyncError
@@ -26,7 +29,6 @@ from s3sync.progress import (
     Reporter,
     TeeReporter,
 )
-from s3sync.push import run as run_push
 from s3sync.remote import Connection
 from s3sync.uploading import PushOptions
 
@@ -187,11 +189,8 @@ def restore(
     The keyword arguments are the CLI's options, as for ``push``. Only ``delete`` removes
     local files that have no object, and only after a clean run no guard objects to.
     """
-    from s3sync.restore import RestoreOptions  # each command loads its own module
-    from s3sync.restore import run as run_restore
-
     location = parse_s3_url(src)
-    options = RestoreOptions(
+    options = restore_case.RestoreOptions(
         workers=workers,
         delete=delete,
         dry_run=dry_run,
@@ -215,7 +214,7 @@ def restore(
     def body(out: Reporter) -> Report:
         store = connection.open(location.bucket)
         try:
-            return run_restore(
+            return restore_case.run(
                 location,
                 dest,
                 store,
@@ -273,16 +272,13 @@ def copy(
     reach a source on another endpoint or with other credentials; then the bytes stream
     through this machine in parts. Compare defaults to ``checksum`` (size and ETag).
     """
-    from s3sync.copy import CopyOptions, SourceTree
-    from s3sync.copy import run as run_copy
-
     contents_only = src.endswith("/*")
-    source_tree = SourceTree.parse(
+    source_tree = copy_case.SourceTree.parse(
         parse_s3_url(src[:-2] if contents_only else src), contents_only=contents_only
     )
     location = parse_s3_url(dest)
     elsewhere = any(v is not None for v in (source_endpoint_url, source_region, source_profile))
-    options = CopyOptions(
+    options = copy_case.CopyOptions(
         workers=workers,
         delete=delete,
         dry_run=dry_run,
@@ -318,7 +314,7 @@ def copy(
         store = connection.open(location.bucket)
         source = origin.open(source_tree.location.bucket)
         try:
-            return run_copy(
+            return copy_case.run(
                 source_tree,
                 location,
                 source,
@@ -357,8 +353,6 @@ def pipe(
     Memory holds *workers* parts of *part_size* at most; on failure or interruption the
     multipart upload is aborted and nothing appears under the key.
     """
-    from s3sync import stream as streaming
-
     bucket, key = parse_object_url(dest)
     extra = {
         "ContentType": content_type or "application/octet-stream",
@@ -375,7 +369,7 @@ def pipe(
     )
     store = connection.open(bucket)
     try:
-        return streaming.pipe(
+        return stream.pipe(
             store,
             key,
             source,
@@ -401,8 +395,6 @@ def cat(
     timeout: float = 60.0,
 ) -> Report:
     """Write the object ``s3://BUCKET/KEY`` *src* to the binary stream *out*, checked."""
-    from s3sync import stream as streaming
-
     bucket, key = parse_object_url(src)
     connection = Connection(
         endpoint_url=endpoint_url,
@@ -415,7 +407,7 @@ def cat(
     )
     store = connection.open(bucket)
     try:
-        return streaming.cat(store, key, out, part_size=part_size, workers=workers)
+        return stream.cat(store, key, out, part_size=part_size, workers=workers)
     finally:
         store.close()
 
@@ -496,7 +488,7 @@ def _push(
             lease = Lease(store, lock_s3, where=f"s3://{location.bucket}/{lock_s3}")
             lease.acquire()
             lease.keep_renewed(halt.set)
-        report = run_push(
+        report = push_case.run(
             src,
             location,
             store,

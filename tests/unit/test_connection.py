@@ -39,22 +39,6 @@ def test_opening_a_store_loads_neither_boto3_nor_awscrt() -> None:
     assert loaded(code, ("boto3", "botocore", "awscrt", "s3transfer", "urllib3")) == []
 
 
-def test_the_cli_loads_only_the_command_it_runs() -> None:
-    # importing every command's module would cost a push a tenth of its no-op run
-    others = ("s3sync.restore", "s3sync.copy", "s3sync.stream", "s3sync.bucket")
-    assert loaded("import s3sync.cli", others) == []
-    assert loaded("import s3sync.cli, s3sync.restore", others) == ["s3sync.restore"]
-
-
-def test_the_package_still_offers_its_api_by_name() -> None:
-    import s3sync
-
-    assert s3sync.push.__module__ == "s3sync.api" and s3sync.Bucket.__name__ == "Bucket"
-    assert {"push", "restore", "copy", "pipe", "cat", "Bucket", "Report"} <= set(dir(s3sync))
-    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        _ = s3sync.nothing
-
-
 def test_the_client_is_made_on_first_use_with_the_endpoint_given() -> None:
     store = Connection(endpoint_url="http://127.0.0.1:9", region="eu-west-1").open("b")
     assert store.client.meta.endpoint_url == "http://127.0.0.1:9"
