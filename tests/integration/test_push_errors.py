@@ -187,7 +187,11 @@ def test_interrupt_finishes_in_flight_work_skips_deletes_and_exits_130(
     assert child.stdout is not None
     first = json.loads(child.stdout.readline())  # the first upload has finished
     child.send_signal(signal.SIGINT)
-    rest, err = child.communicate(timeout=60)
+    # the rest through the same reader: it may hold lines already (communicate() would
+    # read past them)
+    rest = child.stdout.read()
+    err = child.stderr.read() if child.stderr is not None else ""
+    child.wait(timeout=60)
 
     records = [first] + [json.loads(line) for line in rest.splitlines()]
     summary = records[-1]
