@@ -305,11 +305,8 @@ def run(
         elif isinstance(item, engine.Retried):
             report.retries += item.count
         elif source == _WALK:
-            for entry in cast(list[walker.LocalEntry | Problem], item):
-                if isinstance(entry, Problem):
-                    note(entry)
-                else:
-                    yield from local_entry(*entry)
+            for entry in walker.entries(cast(list[walker.LocalEntry | Problem], item), note):
+                yield from local_entry(*entry)
         else:
             for key, listed in cast(Page, item):
                 rel = key if trusted else dest.relpath(key)

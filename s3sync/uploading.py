@@ -138,7 +138,9 @@ def perform_upload(
     except SourceChanged as exc:
         message = f"{exc} {CHANGE_ATTEMPTS} times; not uploaded (the next run tries again)"
         return Outcome(upload, message, len(retried), hashed=hashed)
-    return _uploaded(upload, etag, len(retried), intended()[2], options, hashed=hashed)
+    return _uploaded(
+        upload, etag, len(retried), intended()[2], options, gzipped=gzipped, hashed=hashed
+    )
 
 
 def start_upload(
@@ -175,15 +177,13 @@ def start_upload(
     except (OSError, SourceChanged, RemoteError):
         return None  # the workers meet it again, and tell it
     fields, metadata, wanted = _intended(upload, path, options.headers, content_type)
-    sent = {**metadata, DIGEST_KEY: wanted, "mtime": mtime_to_text(snapshot.stat.mtime_ns)}
-    read = upload.stat._replace(size=snapshot.stat.size, mtime_ns=snapshot.stat.mtime_ns)
+    sent = _stamped({**metadata, DIGEST_KEY: wanted}, snapshot)
     future: Future[Outcome | None] = Future()
 
     def settle(answer: str | RemoteError) -> None:
         if isinstance(answer, str):
-            future.set_result(
-                _uploaded(dataclasses.replace(upload, stat=read), answer, 0, wanted, options)
-            )
+            read = _as_read(upload, snapshot)
+            future.set_result(_uploaded(read, answer, 0, wanted, options, gzipped=False))
         elif classify(answer) is Disposition.RETRY:
             engine.chain(runners.later(lambda: again(upload, answer)), future)
         else:
@@ -209,12 +209,32 @@ def _intended(
     return fields, metadata, digest(fields, metadata)
 
 
+def _stamped(metadata: Mapping[str, str], snapshot: Snapshot) -> dict[str, str]:
+    """Return *metadata* with the ``mtime`` of the version *snapshot* read."""
+    return {**metadata, "mtime": mtime_to_text(snapshot.stat.mtime_ns)}
+
+
+def _as_read(upload: Upload, snapshot: Snapshot) -> Upload:
+    """Return *upload* with the size and mtime of the version *snapshot* read (the index
+    records what was stored, not what the scan saw)."""
+    read = upload.stat._replace(size=snapshot.stat.size, mtime_ns=snapshot.stat.mtime_ns)
+    return dataclasses.replace(upload, stat=read)
+
+
 def _uploaded(
-    upload: Upload, etag: str, retries: int, wanted: str, options: PushOptions, *, hashed: int = 0
+    upload: Upload,
+    etag: str,
+    retries: int,
+    wanted: str,
+    options: PushOptions,
+    *,
+    gzipped: bool,
+    hashed: int = 0,
 ) -> Outcome:
-    """The outcome of a file stored as the object *etag* with the headers *wanted*."""
+    """The outcome of a file (*gzipped*: compressed) stored as the object *etag* with the
+    headers *wanted*."""
     hashes: tuple[tuple[int, str], ...] = ()
-    if options.compare is Compare.CHECKSUM and not options.headers.gzipped(upload.path):
+    if options.compare is Compare.CHECKSUM and not gzipped:
         hashes = ((options.layout(upload.stat.size), etag),)  # the file's hash, for the cache
     return Outcome(upload, None, retries, etag=etag, hashed=hashed, hashes=hashes, headers=wanted)
 
@@ -315,7 +335,7 @@ def _upload_one_version(
         with Snapshot(path) as snapshot:
             try:
                 source: Snapshot | GzipSource = snapshot
-                sent = {**metadata, "mtime": mtime_to_text(snapshot.stat.mtime_ns)}
+                sent = _stamped(metadata, snapshot)
                 if gzipped:
                     source = GzipSource(snapshot)
                     sent.update(source.metadata())
@@ -331,6 +351,5 @@ def _upload_one_version(
                 if attempt + 1 == CHANGE_ATTEMPTS:
                     raise
                 continue
-            read = upload.stat._replace(size=snapshot.stat.size, mtime_ns=snapshot.stat.mtime_ns)
-            return dataclasses.replace(upload, stat=read), etag
+            return _as_read(upload, snapshot), etag
     raise AssertionError("unreachable")

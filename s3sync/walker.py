@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat as st
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from s3sync.errors import SourceError
@@ -138,3 +138,15 @@ def scan_batches(
             batch = []
     if batch:
         yield batch
+
+
+def entries(
+    batch: list[LocalEntry | Problem], note: Callable[[Problem], None]
+) -> Iterator[LocalEntry]:
+    """Yield the files of a ``scan_batches`` list, telling *note* each problem in its
+    place among them."""
+    for value in batch:
+        if isinstance(value, Problem):
+            note(value)
+        else:
+            yield value
