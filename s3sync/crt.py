@@ -130,7 +130,7 @@ class CrtClient:
         return the ETag, or raise CrtFailure."""
         request = self._put(key, body, fields, metadata)
         answer = self._send(s3.S3RequestType.PUT_OBJECT, request, size=len(body), body=None)
-        return _etag(answer)
+        return answered_etag(answer)
 
     def put_later(
         self,
@@ -148,7 +148,7 @@ class CrtClient:
             self._put(key, body, fields, metadata),
             size=len(body),
             body=None,
-            done=_posting(finished, post, _etag),
+            done=posting(finished, post, answered_etag),
         )
 
     def _put(
@@ -177,7 +177,7 @@ class CrtClient:
         answer = self._send(
             s3.S3RequestType.GET_OBJECT, self._get(self._path(key)), size=size, body=chunks
         )
-        _etag(answer)  # a success has one; anything else raises
+        answered_etag(answer)  # a success has one; anything else raises
         return answer["headers"], b"".join(chunks)
 
     def get_to_file(
@@ -194,7 +194,7 @@ class CrtClient:
         up every other request.) The file may be left behind after a failure."""
 
         def headers(answer: dict[str, Any]) -> list[tuple[str, str]]:
-            _etag(answer)  # a success has one; anything else raises
+            answered_etag(answer)  # a success has one; anything else raises
             return list(answer["headers"])
 
         self._start(
@@ -202,7 +202,7 @@ class CrtClient:
             self._get(self._path(key)),
             size=size,
             body=None,
-            done=_posting(finished, post, headers),
+            done=posting(finished, post, headers),
             recv_filepath=path,
         )
 
@@ -222,7 +222,7 @@ class CrtClient:
         )
         status = answer.get("status_code") or answer.get("status")
         if answer.get("error") is not None or status is None or status >= 300:
-            _etag(answer)  # raises the failure it was
+            answered_etag(answer)  # raises the failure it was
         return b"".join(chunks)
 
     def _get(self, path: str) -> Any:
@@ -345,7 +345,7 @@ class _Watchdog:
                 request.cancel()
 
 
-def _posting(
+def posting(
     finished: Callable[[T | CrtFailure], None],
     post: Callable[[Callable[[], object]], None],
     result: Callable[[dict[str, Any]], T],
@@ -364,8 +364,11 @@ def _posting(
     return lambda answer: post(lambda: told(answer))
 
 
-def _etag(answer: Mapping[str, Any]) -> str:
+def answered_etag(answer: Mapping[str, Any]) -> str:
     """Return the ETag of a successful answer; raise CrtFailure for any other."""
+    failure = answer.get("failure")  # told as such by the caller (see s3sync.wire)
+    if isinstance(failure, CrtFailure):
+        raise failure
     status = answer.get("status_code") or answer.get("status")
     error = answer.get("error")
     if error is None and status is not None and status < 300:

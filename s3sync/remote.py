@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
-from s3sync.crt import HEADER_NAMES, CrtClient, CrtFailure
+from s3sync.crt import HEADER_NAMES, Credentials, CrtClient, CrtFailure
 from s3sync.crt import available as crt_available
 from s3sync.errors import ConfigError, Disposition, RemoteError, classify
 from s3sync.etags import multipart_etag, used_part_size
 from s3sync.listing import NotAListing, http_date_seconds, parse_page
 from s3sync.model import ObjectInfo, Stat
 from s3sync.retry import Retrier, RetryPolicy
+from s3sync.wire import WireClient
+from s3sync.wire import usable as wire_usable
 
 if TYPE_CHECKING:
     import boto3
@@ -263,6 +265,20 @@ def make_client(
     return client
 
 
+def _current_credentials(session: boto3.session.Session) -> Credentials | None:
+    """Return what reads the session's credentials as they are now (refreshed when they
+    expire), or None when it has none."""
+    credentials = session.get_credentials()
+    if credentials is None:
+        return None
+
+    def current() -> tuple[str, str, str | None]:
+        frozen = credentials.get_frozen_credentials()
+        return frozen.access_key or "", frozen.secret_key or "", frozen.token
+
+    return current
+
+
 def _check_endpoint(url: str) -> None:
     """Raise ConfigError unless *url* is an http(s) URL with a host (as botocore checks,
     without loading it)."""
@@ -341,10 +357,12 @@ def _also(first: OnRetry, then: OnRetry) -> OnRetry:
 
 @dataclass(frozen=True, slots=True)
 class Clients:
-    """The clients a store sends through: boto3's, and awscrt's when it is there."""
+    """The clients a store sends through: boto3's, awscrt's when it is there, and the
+    lean one for small GETs from a plain-HTTP endpoint."""
 
     s3: S3Client
     fast: CrtClient | None
+    wire: WireClient | None = None
 
 
 class S3Store:
@@ -657,10 +675,12 @@ class S3Store:
         finished: Callable[[ObjectInfo | RemoteError], None],
         post: Callable[[Callable[[], object]], None],
     ) -> bool:
-        """Start a GET of *key* into *path* through awscrt; see ObjectStore. Only small,
+        """Start a GET of *key* into *path* off the workers; see ObjectStore. Only small,
         non-empty objects go this way (awscrt asks for a range, which an empty object
-        cannot satisfy), and only when awscrt is there."""
-        fast = self._fast
+        cannot satisfy): through the lean client from a plain-HTTP endpoint, else
+        through awscrt when it is there."""
+        clients = self._ready()
+        fast = clients.wire or clients.fast
         if fast is None or not 0 < size < self.multipart_threshold:
             return False
         doing = f"download of '{key}'"
@@ -1032,9 +1052,12 @@ class S3Store:
         return self._multipart(key, extra, ranges, part, on_retry)
 
     def close(self) -> None:
-        """Stop the part pool (the clients close with the process)."""
+        """Stop the part pool and the lean client's thread (the others close with the
+        process)."""
         if self._parts is not None:
             self._parts.shutdown(wait=True, cancel_futures=True)
+        if self._clients is not None and self._clients.wire is not None:
+            self._clients.wire.close()
 
 
 _HEADERS = (
@@ -1213,7 +1236,12 @@ class Connection:
                 connections=self.workers + part_workers + 2,
                 timeout=self.timeout,
             )
-            return Clients(client, self._crt_client(session, client, bucket))
+            credentials = _current_credentials(session)
+            return Clients(
+                client,
+                self._crt_client(credentials, client, bucket),
+                self._wire_client(credentials, client, bucket),
+            )
 
         return S3Store(
             connect,
@@ -1228,25 +1256,32 @@ class Connection:
         )
 
     def _crt_client(
-        self, session: boto3.session.Session, client: S3Client, bucket: str
+        self, credentials: Credentials | None, client: S3Client, bucket: str
     ) -> CrtClient | None:
-        if not crt_available():
-            return None
-        credentials = session.get_credentials()
-        if credentials is None:
-            return None  # botocore tells the user, on the first request
-
-        def current() -> tuple[str, str, str | None]:
-            frozen = credentials.get_frozen_credentials()
-            return frozen.access_key or "", frozen.secret_key or "", frozen.token
-
+        if credentials is None or not crt_available():
+            return None  # without credentials botocore tells the user, on the first request
         return CrtClient(
             endpoint=client.meta.endpoint_url,
             bucket=bucket,
             region=client.meta.region_name,
-            credentials=current,
+            credentials=credentials,
             timeout=self.timeout,
             path_style=self.endpoint_url is not None,
+        )
+
+    def _wire_client(
+        self, credentials: Credentials | None, client: S3Client, bucket: str
+    ) -> WireClient | None:
+        if credentials is None or not wire_usable(client.meta.endpoint_url):
+            return None
+        return WireClient(
+            endpoint=client.meta.endpoint_url,
+            bucket=bucket,
+            region=client.meta.region_name,
+            credentials=credentials,
+            timeout=self.timeout,
+            path_style=self.endpoint_url is not None,
+            connections=2 * self.workers,
         )
 
     def cloudfront(self) -> CloudFront:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from s3sync.crt import CrtFailure, _etag
+from s3sync.crt import CrtFailure, answered_etag
 
 
 class Refused(Exception):
@@ -25,8 +25,8 @@ class SlowDown(Exception):
 
 
 def test_a_success_gives_the_quoted_etag() -> None:
-    assert _etag({"status_code": 200, "headers": [("ETag", '"abc"')]}) == '"abc"'
-    assert _etag({"status_code": 200, "headers": [("etag", "abc")]}) == '"abc"'  # unquoted
+    assert answered_etag({"status_code": 200, "headers": [("ETag", '"abc"')]}) == '"abc"'
+    assert answered_etag({"status_code": 200, "headers": [("etag", "abc")]}) == '"abc"'  # unquoted
 
 
 @pytest.mark.parametrize(
@@ -54,5 +54,5 @@ def test_failures_carry_the_code_and_status_botocore_would_give(
     answer: dict[str, object], code: str, status: int | None
 ) -> None:
     with pytest.raises(CrtFailure) as failed:
-        _etag(answer)
+        answered_etag(answer)
     assert (failed.value.code, failed.value.status) == (code, status)
