@@ -123,6 +123,13 @@ class Matcher(Generic[A]):
         """Return the remote entries the local side never had, sorted by path."""
         return sorted(self._remote.items())
 
+    def take_remote_leftovers(self) -> list[tuple[str, Stat]]:
+        """Remove and return the remote entries waiting for their local side, sorted by
+        path (all of them leftovers once the local scan has ended)."""
+        leftovers = sorted(self._remote.items())
+        self._remote.clear()
+        return leftovers
+
 
 def push_pair(
     key: Callable[[str], str],

@@ -262,6 +262,18 @@ class Retried:
     count: int
 
 
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """The last item of a source that tells ``handle`` it has ended (see ``telling_end``)."""
+
+
+def telling_end(items: Iterable[E]) -> Iterator[E | Ended]:
+    """Yield *items*, then Ended once they ran out (not when they raised): what waits for
+    the other side of a path can then be decided before every source has ended."""
+    yield from items
+    yield Ended()
+
+
 def counting_retries(
     produce: Callable[[Callable[[BaseException], None]], Iterable[E]],
 ) -> Iterator[E | Retried]:

@@ -337,9 +337,12 @@ def run(
         return Download(src.key(relpath), relpath, remote, reason, local)
 
     matcher: Matcher[Download] = Matcher(pair)
+    walked = False  # the local scan has ended: a listed object no file matched is new
 
-    def local_events() -> Iterable[list[walker.LocalEntry | Problem]]:
-        return walker.scan_batches(dest, filters=filters, follow_symlinks=False, marks=True)
+    def local_events() -> Iterable[list[walker.LocalEntry | Problem] | engine.Ended]:
+        return engine.telling_end(
+            walker.scan_batches(dest, filters=filters, follow_symlinks=False, marks=True)
+        )
 
     def remote_events() -> Iterable[Page | engine.Retried]:
         return engine.counting_retries(
@@ -368,7 +371,10 @@ def run(
                 )
                 return
         counts["remote"] += 1
-        yield from tally.planned(matcher.remote(relpath, stat))
+        action = matcher.remote(relpath, stat)
+        if action is None and walked and matcher.claim_remote(relpath) is not None:
+            action = Download(src.key(relpath), relpath, stat, Reason.NEW)  # no local file
+        yield from tally.planned(action)
 
     def local_entry(relpath: str, stat: Stat) -> Iterator[Download]:
         if is_temp_name(relpath):
@@ -379,10 +385,14 @@ def run(
         yield from tally.planned(matcher.local(relpath, stat))
 
     def handle(source: int, item: object) -> Iterator[Download]:
+        nonlocal walked
         if isinstance(item, Problem):
             note(item)
         elif isinstance(item, engine.Retried):
             report.retries += item.count
+        elif isinstance(item, engine.Ended):  # the local scan: what waits for it is new
+            walked = True
+            yield from finish()
         elif source == _WALK:
             for entry in walker.entries(cast(list[walker.LocalEntry | Problem], item), note):
                 yield from local_entry(*entry)
@@ -391,7 +401,7 @@ def run(
                 yield from remote_entry(key, stat)
 
     def finish() -> Iterator[Download]:
-        for relpath, stat in matcher.remote_leftovers():
+        for relpath, stat in matcher.take_remote_leftovers():
             yield from tally.planned(Download(src.key(relpath), relpath, stat, Reason.NEW))
 
     def transfer(action: Download, failed: RemoteError | None = None) -> Outcome:
