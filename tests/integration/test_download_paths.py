@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,8 @@ import pytest
 
 from s3sync.paths import MARK_XATTR
 from tests.conftest import write_tree
-from tests.integration.conftest import cli_env
-from tests.integration.proxy import Fault, Reset, fault_proxy
+from tests.integration.conftest import Run, cli_env
+from tests.integration.proxy import Fault, Hold, Reset, fault_proxy
 
 pytestmark = pytest.mark.integration
 
@@ -93,3 +94,38 @@ def test_a_get_lost_on_a_reused_connection_is_sent_again(
     assert summary["downloaded"] == 4 and summary["retries"] == 0
     assert gets[2] == gets[3]  # the lost GET, sent again at once
     assert {k: v[0].decode() for k, v in files_of(tmp_path / "dest").items()} == files
+
+
+def test_downloads_start_before_the_listing_ends(
+    cli: Any, server: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Once the (empty) destination is scanned, what the first page of the listing
+    names is new: it comes down while the second page is still held back."""
+    files = {f"f{i:04}.txt": str(i) for i in range(1001)}  # two pages of a listing
+    src = write_tree(tmp_path / "src", files)
+    assert cli("push", src, f"s3://{bucket}/site").code == 0
+    release, got = threading.Event(), threading.Event()
+
+    def hold_second_page(method: str, path: str, _n: int) -> Fault | None:
+        if "continuation-token" in path:
+            return Hold(release)
+        if method == "GET" and "list-type" not in path:
+            got.set()
+        return None
+
+    result: list[Run] = []
+    with fault_proxy(server.endpoint, hold_second_page) as proxy:
+        args = ("restore", "--json", f"s3://{bucket}/site", tmp_path / "dest")
+        runner = threading.Thread(
+            target=lambda: result.append(cli(*args, "--endpoint-url", proxy.endpoint))
+        )
+        runner.start()
+        try:
+            downloading = got.wait(30)
+        finally:
+            release.set()
+            runner.join(120)
+    assert downloading, "no GET before the last page of the listing"
+    (run,) = result
+    assert run.code == 0, run.err
+    assert json.loads(run.out.splitlines()[-1])["downloaded"] == 1001
