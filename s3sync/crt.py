@@ -345,13 +345,11 @@ class _Watchdog:
                 request.cancel()
 
 
-def posting(
-    finished: Callable[[T | CrtFailure], None],
-    post: Callable[[Callable[[], object]], None],
-    result: Callable[[dict[str, Any]], T],
+def telling(
+    finished: Callable[[T | CrtFailure], None], result: Callable[[dict[str, Any]], T]
 ) -> Callable[[dict[str, Any]], None]:
-    """Return the *done* of a request whose end ``post`` hands to *finished*: what
-    ``result`` makes of the answer, or the CrtFailure it raises."""
+    """Return what tells *finished* the end of a request: what ``result`` makes of the
+    answer, or the CrtFailure it raises."""
 
     def told(answer: dict[str, Any]) -> None:
         try:
@@ -361,6 +359,17 @@ def posting(
             return
         finished(value)
 
+    return told
+
+
+def posting(
+    finished: Callable[[T | CrtFailure], None],
+    post: Callable[[Callable[[], object]], None],
+    result: Callable[[dict[str, Any]], T],
+) -> Callable[[dict[str, Any]], None]:
+    """Return the *done* of a request whose end ``post`` hands to *finished* (see
+    ``telling``)."""
+    told = telling(finished, result)
     return lambda answer: post(lambda: told(answer))
 
 

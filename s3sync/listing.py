@@ -11,6 +11,7 @@ HTTP date of a GET's Last-Modified header, a hundred times a second on a restore
 from __future__ import annotations
 
 import calendar
+import functools
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -88,6 +89,7 @@ _MONTHS = {
 }
 
 
+@functools.lru_cache(maxsize=512)  # objects stored in one burst share their dates
 def http_date_seconds(text: str) -> int:
     """Return the POSIX seconds of an HTTP date (``Sun, 06 Nov 1994 08:49:37 GMT``, the
     form S3 sends, read without email.utils's cost; any other form through it). Raise

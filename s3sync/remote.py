@@ -1099,8 +1099,11 @@ def _info_from_headers(headers: Sequence[tuple[str, str]], size: int | None) -> 
         modified * 10**9,
         _quoted(named.get("etag", "")),
         {k.removeprefix("x-amz-meta-"): v for k, v in named.items() if k.startswith("x-amz-meta-")},
-        {name: named[h.lower()] for name, h in HEADER_NAMES.items() if named.get(h.lower())},
+        {name: named[h] for name, h in _LOWER_HEADER_NAMES if named.get(h)},
     )
+
+
+_LOWER_HEADER_NAMES = tuple((name, header.lower()) for name, header in HEADER_NAMES.items())
 
 
 def _quoted(etag: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import hashlib
 import hmac
 import os
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from s3sync.crt import Credentials, CrtFailure, answered_etag, posting
+from s3sync.crt import Credentials, CrtFailure, answered_etag, telling
 
 Finished = Callable[[list[tuple[str, str]] | CrtFailure], None]
 Post = Callable[[Callable[[], object]], None]
@@ -218,13 +219,16 @@ class Answer:
 class _Get:
     """One GET waiting for, or on, a connection: where its body goes and whom to tell."""
 
-    __slots__ = ("fd", "key", "path", "size", "told", "tries")
+    __slots__ = ("fd", "key", "path", "post", "size", "told", "tries")
 
-    def __init__(self, key: str, path: str, size: int, told: Callable[[dict[str, Any]], None]):
+    def __init__(
+        self, key: str, path: str, size: int, told: Callable[[dict[str, Any]], None], post: Post
+    ) -> None:
         self.key = key
         self.path = path
         self.size = size
         self.told = told
+        self.post = post
         self.fd = -1
         self.tries = 0
 
@@ -276,7 +280,8 @@ class WireClient:
         self._queue: collections.deque[_Get] = collections.deque()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._asleep = False
+        self._asleep = False  # in select(), or about to be: a new GET must wake it
+        self._woken = False  # a wake-up was sent and not yet read
         self._closed = False
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -284,6 +289,7 @@ class WireClient:
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._idle: list[_Connection] = []
+        self._outbox: list[tuple[_Get, dict[str, Any]]] = []  # ends of this round, to post
         self._busy: set[_Connection] = set()
 
     def get_to_file(self, key: str, path: str, size: int, finished: Finished, post: Post) -> None:
@@ -296,7 +302,7 @@ class WireClient:
             answered_etag(answer)  # a success has one; anything else raises
             return list(answer["headers"])
 
-        self._queue.append(_Get(key, path, size, posting(finished, post, headers)))
+        self._queue.append(_Get(key, path, size, telling(finished, headers), post))
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
@@ -304,7 +310,8 @@ class WireClient:
                         target=self._run, name="s3sync-wire", daemon=True
                     )
                     self._thread.start()
-        if self._asleep:
+        if self._asleep and not self._woken:  # one wake-up per wait, not one per GET
+            self._woken = True
             with contextlib.suppress(BlockingIOError):  # full of wake-ups: it will wake
                 self._wake_w.send(b"\0")
 
@@ -331,6 +338,7 @@ class WireClient:
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()
+        self._post()
 
     def _run(self) -> None:
         while not self._closed:
@@ -345,11 +353,13 @@ class WireClient:
                     with _quiet():
                         while self._wake_r.recv(4096):
                             pass
+                    self._woken = False  # after the read: a later GET must send another
                 elif mask & selectors.EVENT_WRITE:
                     self._send(found.data)
                 else:
                     self._receive(found.data)
             self._expire()
+            self._post()
         self._shut()
 
     def _idle_or_room(self) -> bool:
@@ -488,12 +498,26 @@ class WireClient:
             self._selector.unregister(conn.sock)
         conn.sock.close()
 
-    @staticmethod
-    def _tell(get: _Get, told: dict[str, Any]) -> None:
+    def _tell(self, get: _Get, told: dict[str, Any]) -> None:
         if get.fd >= 0:
             with _quiet():
                 os.close(get.fd)
             get.fd = -1
+        self._outbox.append((get, told))
+
+    def _post(self) -> None:
+        """Hand the ends of this round to the threads that wait for them: one post per
+        thread, not one per GET (each post may wake a thread)."""
+        by_post: dict[Post, list[tuple[_Get, dict[str, Any]]]] = {}
+        for get, told in self._outbox:
+            by_post.setdefault(get.post, []).append((get, told))
+        self._outbox.clear()
+        for post, ends in by_post.items():
+            post(functools.partial(_tell_all, ends))
+
+
+def _tell_all(ends: list[tuple[_Get, dict[str, Any]]]) -> None:
+    for get, told in ends:
         get.told(told)
 
 
