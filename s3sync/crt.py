@@ -44,7 +44,7 @@ _STATUS_ERRORS = {
     "AWS_ERROR_S3_REQUEST_TIMEOUT": ("RequestTimeout", 400),
 }
 _CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
-_UNRESERVED = "-_.~/"  # what S3's path encoding leaves as is (and "/", between segments)
+UNRESERVED = "-_.~/"  # what S3's path encoding leaves as is (and "/", between segments)
 Credentials = Callable[[], tuple[str, str, str | None]]
 T = TypeVar("T")
 
@@ -58,6 +58,16 @@ class CrtFailure(Exception):
         self.code = code
         self.status = status
         self.detail = detail
+
+
+def addressing(endpoint: str, bucket: str, *, path_style: bool) -> tuple[str, str]:
+    """Return the Host of *bucket*'s requests at *endpoint* and the path its keys go
+    under: ``/bucket/`` in path style (always for a dotted bucket, which would not match
+    a certificate), else ``/`` on the host ``bucket.endpoint``."""
+    netloc = urlsplit(endpoint).netloc
+    if path_style or "." in bucket:
+        return netloc, f"/{quote(bucket, safe='')}/"
+    return f"{bucket}.{netloc}", "/"
 
 
 def available() -> bool:
@@ -89,12 +99,8 @@ class CrtClient:
         timeout: float,
         path_style: bool,
     ) -> None:
-        parts = urlsplit(endpoint)
-        secure = parts.scheme == "https"
-        if path_style or "." in bucket:  # a dotted bucket would not match the certificate
-            self._host, self._prefix = parts.netloc, f"/{quote(bucket, safe='')}/"
-        else:
-            self._host, self._prefix = f"{bucket}.{parts.netloc}", "/"
+        secure = urlsplit(endpoint).scheme == "https"
+        self._host, self._prefix = addressing(endpoint, bucket, path_style=path_style)
         self._timeout = timeout
         self._watchdog = _Watchdog()
 
@@ -229,7 +235,7 @@ class CrtClient:
         return http.HttpRequest("GET", path, http.HttpHeaders([("Host", self._host)]))
 
     def _path(self, key: str) -> str:
-        return self._prefix + quote(key, safe=_UNRESERVED)
+        return self._prefix + quote(key, safe=UNRESERVED)
 
     def _send(
         self, kind: Any, request: Any, *, size: int, body: list[bytes] | None, **extra: Any

@@ -106,6 +106,10 @@ class Matcher(Generic[A]):
             return True
         return any(d in self._protected for d in ancestors(relpath))
 
+    def claim_local(self, relpath: str) -> Stat | None:
+        """Take *relpath* off the local side (it will have no counterpart); return it."""
+        return self._local.pop(relpath, None)
+
     def claim_remote(self, relpath: str) -> Stat | None:
         """Take *relpath* off the remote side (it has a counterpart after all); return it."""
         return self._remote.pop(relpath, None)

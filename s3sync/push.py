@@ -260,6 +260,7 @@ def run(
     compressed = None
     if options.headers.may_gzip and (not trusted or options.compare is Compare.CHECKSUM):
         compressed = (options.headers.gzipped, rule_with(exact=False, compressed=True))
+    listed_all = False  # the listing has ended: a file no object matched is new
     matcher: Matcher[Upload] = Matcher(
         push_pair(
             dest.key,
@@ -280,11 +281,13 @@ def run(
             inodes=options.compare is Compare.CHECKSUM and index is not None,
         )
 
-    def remote_events() -> Iterable[Page | engine.Retried]:
+    def remote_events() -> Iterable[Page | engine.Retried | engine.Ended]:
         if trusted and index is not None:
-            return index.pages()
-        return engine.counting_retries(
-            lambda on_retry: store.list_pages(dest.prefix, on_retry=on_retry)
+            return engine.telling_end(index.pages())
+        return engine.telling_end(
+            engine.counting_retries(
+                lambda on_retry: store.list_pages(dest.prefix, on_retry=on_retry)
+            )
         )
 
     def local_entry(relpath: str, stat: Stat) -> Iterator[Upload]:
@@ -297,13 +300,20 @@ def run(
             directories.add(relpath, stat.size, stat.mtime_ns)
         if "\\" in relpath:  # some servers store it under another name
             aliases[dest.key(relpath).replace("\\", "/")] = relpath
-        yield from tally.planned(matcher.local(relpath, stat))
+        action = matcher.local(relpath, stat)
+        if action is None and listed_all and matcher.claim_local(relpath) is not None:
+            action = Upload(dest.key(relpath), relpath, stat, Reason.NEW)  # no such object
+        yield from tally.planned(action)
 
     def handle(source: int, item: object) -> Iterator[Upload]:
+        nonlocal listed_all
         if isinstance(item, Problem):
             note(item)
         elif isinstance(item, engine.Retried):
             report.retries += item.count
+        elif isinstance(item, engine.Ended):  # the listing: what waits for it is new
+            listed_all = True
+            yield from new_files()
         elif source == _WALK:
             for entry in walker.entries(cast(list[walker.LocalEntry | Problem], item), note):
                 yield from local_entry(*entry)
@@ -318,9 +328,12 @@ def run(
         report.unchanged += 1
         books.unchanged(relpath, remote)
 
-    def finish() -> Iterator[Upload]:
+    def new_files() -> Iterator[Upload]:
         for relpath, stat in matcher.local_leftovers():
             yield from tally.planned(Upload(dest.key(relpath), relpath, stat, Reason.NEW))
+
+    def finish() -> Iterator[Upload]:
+        yield from new_files()
         if directories is not None:
             pages = _page_uploads(
                 directories,

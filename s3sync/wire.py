@@ -27,11 +27,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from s3sync.crt import Credentials, CrtFailure, answered_etag, telling
+from s3sync.crt import UNRESERVED, Credentials, CrtFailure, addressing, answered_etag, telling
 
 Finished = Callable[[list[tuple[str, str]] | CrtFailure], None]
 Post = Callable[[Callable[[], object]], None]
-_UNRESERVED = "-_.~/"  # what S3's path encoding leaves as is (and "/", between segments)
 _ERROR_BODY_MAX = 64 * 1024  # of an error answer, kept for its <Code>
 _RECV = 256 * 1024
 
@@ -267,12 +266,9 @@ class WireClient:
     ) -> None:
         parts = urlsplit(endpoint)
         assert parts.scheme == "http" and parts.hostname, endpoint
-        if path_style or "." in bucket:
-            self._host, self._prefix = parts.netloc, f"/{quote(bucket, safe='')}/"
-            self._address = (parts.hostname, parts.port or 80)
-        else:
-            self._host, self._prefix = f"{bucket}.{parts.netloc}", "/"
-            self._address = (f"{bucket}.{parts.hostname}", parts.port or 80)
+        self._host, self._prefix = addressing(endpoint, bucket, path_style=path_style)
+        host = parts.hostname if self._host == parts.netloc else f"{bucket}.{parts.hostname}"
+        self._address = (host, parts.port or 80)
         self._signer = Signer(region, credentials)
         self._timeout = timeout
         self._max = max(1, connections)
@@ -391,7 +387,7 @@ class WireClient:
     def _start(self, conn: _Connection, get: _Get) -> None:
         get.tries += 1
         conn.get = get
-        path = self._prefix + quote(get.key, safe=_UNRESERVED)
+        path = self._prefix + quote(get.key, safe=UNRESERVED)
         signed = self._signer.headers(self._host, path, self._clock())
         conn.out = f"GET {path} HTTP/1.1\r\nHost: {self._host}\r\n{signed}\r\n".encode()
         conn.answer = Answer(lambda piece: self._write(get, piece))

@@ -220,14 +220,30 @@ def test_intermittent_faults_are_retried_to_a_correct_result(
 def test_without_awscrt_transfers_are_retried_to_a_correct_result_too(
     command: str, fault: str, cli: Any, s3: Any, server: Any, bucket: str, tmp_path: Path
 ) -> None:
-    """Small objects go through awscrt when it is installed; through botocore otherwise."""
+    """Small objects go through awscrt (or the lean GET client) when they can; through
+    botocore otherwise."""
 
     def botocore_cli(*args: Any, **kwargs: Any) -> Run:
-        done: Run = cli(*args, env=cli_env(server, S3SYNC_CRT="0"), **kwargs)
+        env = cli_env(server, S3SYNC_CRT="0", S3SYNC_WIRE="0")
+        done: Run = cli(*args, env=env, **kwargs)
         return done
 
     case = CASES[command](botocore_cli, s3, bucket, tmp_path)
     check_retried(case, fault, server, s3, bucket)
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_downloads_through_awscrt_are_retried_to_a_correct_result_too(
+    fault: str, cli: Any, s3: Any, server: Any, bucket: str, tmp_path: Path
+) -> None:
+    """From an https endpoint small objects come down through awscrt, not the lean
+    client: the same faults, on that path."""
+
+    def crt_cli(*args: Any, **kwargs: Any) -> Run:
+        done: Run = cli(*args, env=cli_env(server, S3SYNC_WIRE="0"), **kwargs)
+        return done
+
+    check_retried(restore_case(crt_cli, s3, bucket, tmp_path), fault, server, s3, bucket)
 
 
 def check_retried(case: Case, fault: str, server: Any, s3: Any, bucket: str) -> None:
