@@ -398,7 +398,8 @@ class WireClient:
 
     def _write(self, get: _Get, piece: bytes) -> None:
         if get.fd < 0:
-            get.fd = os.open(get.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+            get.fd = os.open(get.path, flags, 0o666)  # as any new file: the umask decides
         view = memoryview(piece)
         while view:
             view = view[os.write(get.fd, view) :]

@@ -18,6 +18,13 @@ from tests.integration.proxy import Fault, Hold, Reset, fault_proxy
 
 pytestmark = pytest.mark.integration
 
+
+def umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 NAMES = {
     "a.html": "<p>a</p>",
     "b/c.css": "c{}",
@@ -27,8 +34,9 @@ NAMES = {
 }
 
 
-def files_of(root: Path) -> dict[str, tuple[bytes, int, bytes | None]]:
-    """Every file under *root*: its bytes, mtime and the mark restore left on it."""
+def files_of(root: Path) -> dict[str, tuple[bytes, int, bytes | None, int]]:
+    """Every file under *root*: its bytes, mtime, the mark restore left on it, and its
+    permission bits."""
     found = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         try:
@@ -39,6 +47,7 @@ def files_of(root: Path) -> dict[str, tuple[bytes, int, bytes | None]]:
             path.read_bytes(),
             path.stat().st_mtime_ns,
             mark,
+            path.stat().st_mode & 0o777,
         )
     return found
 
@@ -61,8 +70,9 @@ def test_every_download_path_writes_the_same_files(
         assert json.loads(run.out.splitlines()[-1])["downloaded"] == len(NAMES)
         trees[name] = files_of(dest)
     assert trees["wire"] == trees["crt"] == trees["boto"]
-    body, mtime, mark = trees["wire"]["a.html"]
+    body, mtime, mark, mode = trees["wire"]["a.html"]
     assert (body, mtime) == (b"<p>a</p>", 1_500_000_000_123_456_789)
+    assert mode == 0o666 & ~umask()
     assert mark is not None and mark.startswith(b'"')  # the ETag it holds
     assert {k: v[0].decode() for k, v in trees["wire"].items()} == NAMES
 
