@@ -283,12 +283,12 @@ def run(
 
     def remote_events() -> Iterable[Page | engine.Retried | engine.Ended]:
         if trusted and index is not None:
-            return engine.telling_end(index.pages())
-        return engine.telling_end(
-            engine.counting_retries(
+            pages: Iterable[Page | engine.Retried] = index.pages()
+        else:
+            pages = engine.counting_retries(
                 lambda on_retry: store.list_pages(dest.prefix, on_retry=on_retry)
             )
-        )
+        return engine.telling_end(pages)
 
     def local_entry(relpath: str, stat: Stat) -> Iterator[Upload]:
         problem = key_problem(dest.key(relpath))
