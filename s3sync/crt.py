@@ -199,16 +199,12 @@ class CrtClient:
         the CrtFailure. (The runtime's thread only posts: Python work there would hold
         up every other request.) The file may be left behind after a failure."""
 
-        def headers(answer: dict[str, Any]) -> list[tuple[str, str]]:
-            answered_etag(answer)  # a success has one; anything else raises
-            return list(answer["headers"])
-
         self._start(
             s3.S3RequestType.GET_OBJECT,
             self._get(self._path(key)),
             size=size,
             body=None,
-            done=posting(finished, post, headers),
+            done=posting(finished, post, answered_headers),
             recv_filepath=path,
         )
 
@@ -377,6 +373,12 @@ def posting(
     ``telling``)."""
     told = telling(finished, result)
     return lambda answer: post(lambda: told(answer))
+
+
+def answered_headers(answer: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Return the headers of a successful GET's answer; raise CrtFailure for any other."""
+    answered_etag(answer)  # a success has one; anything else raises
+    return list(answer["headers"])
 
 
 def answered_etag(answer: Mapping[str, Any]) -> str:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from s3sync.crt import UNRESERVED, Credentials, CrtFailure, addressing, answered_etag, telling
+from s3sync.crt import UNRESERVED, Credentials, CrtFailure, addressing, answered_headers, telling
 
 Finished = Callable[[list[tuple[str, str]] | CrtFailure], None]
 Post = Callable[[Callable[[], object]], None]
@@ -294,11 +294,7 @@ class WireClient:
         the CrtFailure, as ``CrtClient.get_to_file`` does. The file may be left behind
         after a failure."""
 
-        def headers(answer: dict[str, Any]) -> list[tuple[str, str]]:
-            answered_etag(answer)  # a success has one; anything else raises
-            return list(answer["headers"])
-
-        self._queue.append(_Get(key, path, size, telling(finished, headers), post))
+        self._queue.append(_Get(key, path, size, telling(finished, answered_headers), post))
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
