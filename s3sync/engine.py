@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 E = TypeVar("E")
 A = TypeVar("A")
@@ -64,26 +64,39 @@ def settling(future: Future[R], settle: Callable[[T], None]) -> Callable[[T], No
     return safely
 
 
-@dataclass(frozen=True, slots=True)
-class _Item(Generic[E]):
+# the events the main thread takes: named tuples, made at import in a tenth of a
+# dataclass's time (every run pays for its imports) and per item at half the cost
+class _Item(NamedTuple, Generic[E]):
     source: int
     value: E
 
 
-@dataclass(frozen=True, slots=True)
-class _End:
+class _End(NamedTuple):
     source: int
     error: BaseException | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Done(Generic[R]):
+class _Done(NamedTuple, Generic[R]):
     future: Future[R]
 
 
-@dataclass(frozen=True, slots=True)
-class _Call:
+class _Call(NamedTuple):
     fn: Callable[[], object]
+
+
+def _pulled(index: int, source: Callable[[], Iterable[E]]) -> Iterator[_Item[E] | _End]:
+    """Yield what *source* yields as items, then its end, with the error it raised.
+
+    Only errors are caught: an interruption raised while an inline source runs in the
+    main thread stays an interruption, not a failed scan.
+    """
+    try:
+        for value in source():
+            yield _Item(index, value)
+    except Exception as exc:  # handed to the main thread, which decides
+        yield _End(index, exc)
+    else:
+        yield _End(index, None)
 
 
 def _run_source(
@@ -94,17 +107,16 @@ def _run_source(
     stop: Callable[[], bool],
 ) -> None:
     try:
-        for value in source():
-            while not budget.acquire(timeout=0.2):
+        for item in _pulled(index, source):
+            if isinstance(item, _Item):
+                while not budget.acquire(timeout=0.2):
+                    if stop():
+                        return
                 if stop():
                     return
-            if stop():
-                return
-            out.put(_Item(index, value))
-    except BaseException as exc:  # handed to the main thread, which decides
+            out.put(item)
+    except BaseException as exc:  # not an Exception, yet the main thread must hear of it
         out.put(_End(index, exc))
-    else:
-        out.put(_End(index, None))
 
 
 class SourceFailed(Exception):
@@ -126,6 +138,7 @@ def stream(
     cancel: Callable[[], bool],
     backlog: int = 1000,
     start: Start[A, R] | None = None,
+    inline: bool = False,
 ) -> Iterator[R]:
     """Yield the result of every action produced from *sources*, in the caller's thread.
 
@@ -140,6 +153,11 @@ def stream(
     starts, in-flight ones finish and are yielded, and then SourceFailed (or the
     interruption) is raised; a cancel alone ends the stream quietly. *cancel* is polled
     while waiting, so a signal handler may set what it reads at any moment.
+
+    With *inline*, the sources run one after another in the caller's thread, for
+    sources that never wait on the network (a walk, a local index): on threads they
+    would only take turns for the GIL, and a walk's thread, giving the GIL up at each
+    stat, would wait for it behind the main thread's work.
     """
     events: queue.SimpleQueue[object] = queue.SimpleQueue()
     early: collections.deque[object] = collections.deque()
@@ -201,29 +219,56 @@ def stream(
                 inflight -= 1
                 yield item.future.result()
 
-    for index, source in enumerate(sources):
-        threading.Thread(
-            target=_run_source,
-            args=(index, source, events, budget, stopped),
-            name=f"s3sync-scan-{index}",
-            daemon=True,
-        ).start()
-    failure: SourceFailed | None = None
-    try:
+    def ready() -> Iterator[object]:
+        """Yield the results already in, without waiting (between inline items)."""
+        while True:
+            try:
+                item = events.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Call):
+                item.fn()
+            else:
+                yield item
+
+    def pulled_here() -> Iterator[object]:
+        for index, source in enumerate(sources):
+            for item in _pulled(index, source):
+                yield from ready()
+                if stopped():
+                    return
+                yield item
+
+    def pulled_on_threads() -> Iterator[object]:
+        for index, source in enumerate(sources):
+            threading.Thread(
+                target=_run_source,
+                args=(index, source, events, budget, stopped),
+                name=f"s3sync-scan-{index}",
+                daemon=True,
+            ).start()
         live = len(sources)
         while live and not stopped():
             item = take()
+            if isinstance(item, _End):
+                live -= 1
+            elif isinstance(item, _Item):
+                budget.release()
+            if item is not None:
+                yield item
+
+    failure: SourceFailed | None = None
+    try:
+        for item in pulled_here() if inline else pulled_on_threads():
             if isinstance(item, _Done):
                 inflight -= 1
                 yield item.future.result()
             elif isinstance(item, _End):
-                live -= 1
                 if item.error is not None:
                     failure = SourceFailed(item.source, item.error)
                     failure.__cause__ = item.error
                     break
             elif isinstance(item, _Item):
-                budget.release()
                 for action in handle(item.source, item.value):
                     yield from submit(action)
                     if stopped():

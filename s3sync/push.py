@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 
 Page = list[tuple[str, Stat]]
-_WALK, _REMOTE = 0, 1
+_REMOTE, _WALK = 0, 1  # the remote side first: inline, an index is read before the walk
 
 
 def _page_uploads(
@@ -290,11 +290,11 @@ def run(
             )
         return engine.telling_end(pages)
 
-    def local_entry(relpath: str, stat: Stat) -> Iterator[Upload]:
+    def local_entry(relpath: str, stat: Stat) -> Upload | None:
         problem = key_problem(dest.key(relpath))
         if problem is not None:
             note(Problem(relpath, problem, Severity.ERROR))
-            return
+            return None
         counts["local"] += 1
         if directories is not None:
             directories.add(relpath, stat.size, stat.mtime_ns)
@@ -303,7 +303,7 @@ def run(
         action = matcher.local(relpath, stat)
         if action is None and listed_all and matcher.claim_local(relpath) is not None:
             action = Upload(dest.key(relpath), relpath, stat, Reason.NEW)  # no such object
-        yield from tally.planned(action)
+        return action
 
     def handle(source: int, item: object) -> Iterator[Upload]:
         nonlocal listed_all
@@ -316,7 +316,7 @@ def run(
             yield from new_files()
         elif source == _WALK:
             for entry in walker.entries(cast(list[walker.LocalEntry | Problem], item), note):
-                yield from local_entry(*entry)
+                yield from tally.planned(local_entry(*entry))
         else:
             for key, listed in cast(Page, item):
                 rel = key if trusted else dest.relpath(key)
@@ -388,12 +388,13 @@ def run(
                 yield action
 
     listed = tally.stream(
-        [local_events, remote_events],
+        [remote_events, local_events],
         lambda source, item: first_group(handle(source, item)),
         lambda: first_group(finish()),
         perform,
         workers=options.workers,
         start=begin,
+        inline=trusted,  # nothing waits on the network: threads would only contend
     )
     for held in later:  # each group only once every upload before it succeeded
         if not listed or tally.stopping():

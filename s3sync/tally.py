@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, TypeVar
 
@@ -51,16 +51,19 @@ class Tally:
         self.report.interrupted = True
         self.cancel.set()
 
-    def planned(self, action: A | None) -> Iterator[A]:
-        """Yield *action* to be performed, unless it is None or --limit was reached."""
+    def planned(self, action: A | None) -> tuple[A, ...]:
+        """Return *action* to be performed, unless it is None or --limit was reached.
+
+        A tuple, not a generator: a no-op run asks once per file on each side.
+        """
         if action is None:
-            return
+            return ()
         if self._limit is not None and self._planned >= self._limit:
             self.report.limited += 1
-            return
+            return ()
         self._planned += 1
         self.reporter.planned(action)
-        yield action
+        return (action,)
 
     def gate(
         self, perform: Callable[[A], Outcome], *, dry_run: bool
@@ -114,10 +117,12 @@ class Tally:
         *,
         workers: int,
         start: engine.Start[A, Outcome | None] | None = None,
+        inline: bool = False,
     ) -> bool:
         """Run the scans and their actions through the engine, recording every outcome.
         *start* may begin actions off the workers (see ``engine.stream``); once the run
-        is stopping, it is not asked, and *perform* skips what is left.
+        is stopping, it is not asked, and *perform* skips what is left. *inline* runs the
+        sources in this thread (see ``engine.stream``).
 
         Return True when the scans got to their end; a scan that failed makes the run
         fatal (its message in ``report.fatal``) and returns False.
@@ -139,6 +144,7 @@ class Tally:
                     workers=workers,
                     cancel=self.stopping,
                     start=started if start is not None else None,
+                    inline=inline,
                 ),
                 self.record,
                 self.interrupted,

@@ -10,8 +10,8 @@ import pytest
 from s3sync import engine
 
 
-def test_serial_and_threaded_runs_give_the_same_results() -> None:
-    def run(workers: int) -> list[int]:
+def test_serial_threaded_and_inline_runs_give_the_same_results() -> None:
+    def run(workers: int, *, inline: bool = False) -> list[int]:
         return sorted(
             engine.stream(
                 [lambda: range(0, 50), lambda: range(100, 150)],
@@ -20,12 +20,65 @@ def test_serial_and_threaded_runs_give_the_same_results() -> None:
                 lambda action: action * 10,
                 workers=workers,
                 cancel=threading.Event().is_set,
+                inline=inline,
             )
         )
 
     expected = sorted([x * 10 for x in [*range(0, 50), *range(100, 150)] if x % 2] + [10000, 10010])
     assert run(0) == expected
     assert run(4) == expected
+    assert run(0, inline=True) == expected
+    assert run(4, inline=True) == expected
+
+
+def test_inline_sources_run_in_the_callers_thread_one_after_another() -> None:
+    caller = threading.get_ident()
+    pulled: list[tuple[str, int]] = []
+
+    def source(name: str) -> Iterator[str]:
+        for n in range(3):
+            pulled.append((name, threading.get_ident()))
+            yield f"{name}{n}"
+
+    handled: list[tuple[int, str]] = []
+
+    def handle(index: int, item: str) -> list[str]:
+        handled.append((index, item))
+        return [item]
+
+    results = engine.stream(
+        [lambda: source("index"), lambda: source("walk")],
+        handle,
+        list,
+        lambda action: action,
+        workers=2,
+        cancel=threading.Event().is_set,
+        inline=True,
+    )
+    assert sorted(results) == ["index0", "index1", "index2", "walk0", "walk1", "walk2"]
+    assert {thread for _, thread in pulled} == {caller}
+    # the first source ends before the second begins, each item handled as it comes
+    assert handled == [(0, f"index{n}") for n in range(3)] + [(1, f"walk{n}") for n in range(3)]
+
+
+def test_an_interrupt_inside_an_inline_source_stays_an_interrupt() -> None:
+    def interrupted() -> Iterator[int]:
+        yield 1
+        raise KeyboardInterrupt
+
+    finished: list[int] = []
+    with pytest.raises(KeyboardInterrupt):
+        for result in engine.stream(
+            [interrupted],
+            lambda s, i: [i],
+            lambda: [99],
+            lambda a: a,
+            workers=2,
+            cancel=threading.Event().is_set,
+            inline=True,
+        ):
+            finished.append(result)
+    assert finished == [1]  # the in-flight action came home; finish() never ran
 
 
 def test_results_arrive_in_the_callers_thread() -> None:
@@ -52,7 +105,8 @@ def test_results_arrive_in_the_callers_thread() -> None:
     assert caller not in performed_in
 
 
-def test_work_starts_while_a_source_is_still_running() -> None:
+@pytest.mark.parametrize("inline", [False, True], ids=["threads", "inline"])
+def test_work_starts_while_a_source_is_still_running(inline: bool) -> None:
     performed = threading.Event()
 
     def slow_listing() -> Iterator[str]:
@@ -73,12 +127,14 @@ def test_work_starts_while_a_source_is_still_running() -> None:
             perform,
             workers=2,
             cancel=threading.Event().is_set,
+            inline=inline,
         )
     )
     assert sorted(results) == ["first", "second"]
 
 
-def test_a_failing_source_stops_new_work_and_raises_after_in_flight_work() -> None:
+@pytest.mark.parametrize("inline", [False, True], ids=["threads", "inline"])
+def test_a_failing_source_stops_new_work_and_raises_after_in_flight_work(inline: bool) -> None:
     def broken() -> Iterator[int]:
         yield 1
         raise OSError("listing exploded")
@@ -92,6 +148,7 @@ def test_a_failing_source_stops_new_work_and_raises_after_in_flight_work() -> No
             lambda a: a,
             workers=2,
             cancel=threading.Event().is_set,
+            inline=inline,
         ):
             finished.append(result)
     assert caught.value.source == 0
@@ -99,7 +156,8 @@ def test_a_failing_source_stops_new_work_and_raises_after_in_flight_work() -> No
     assert 99 not in finished  # finish() never ran after the failure
 
 
-def test_cancel_stops_taking_new_work() -> None:
+@pytest.mark.parametrize("inline", [False, True], ids=["threads", "inline"])
+def test_cancel_stops_taking_new_work(inline: bool) -> None:
     cancel = threading.Event()
     seen: list[int] = []
 
@@ -109,7 +167,13 @@ def test_cancel_stops_taking_new_work() -> None:
         return action
 
     for result in engine.stream(
-        [lambda: range(1000)], lambda s, i: [i], list, perform, workers=0, cancel=cancel.is_set
+        [lambda: range(1000)],
+        lambda s, i: [i],
+        list,
+        perform,
+        workers=0,
+        cancel=cancel.is_set,
+        inline=inline,
     ):
         seen.append(result)
     assert seen == [0, 1, 2, 3]

@@ -99,13 +99,20 @@ def test_check_root(tmp_path: Path) -> None:
         check_root(str(tmp_path / "file"))
 
 
-def test_batches_hold_what_scan_yields_in_order(tmp_path: Path) -> None:
+def test_batches_hold_what_scan_yields_in_order_whole_directories_at_a_time(
+    tmp_path: Path,
+) -> None:
     for n in range(7):
         (tmp_path / f"f{n}").write_bytes(b"x" * n)
     os.mkfifo(tmp_path / "pipe")  # a problem, in its place among the files
+    for name in ("sub/a", "sub/b", "sub2/c", "sub3/d"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
 
     batches = list(scan_batches(str(tmp_path), size=3, filters=Filter([])))
 
-    assert [len(b) for b in batches] == [3, 3, 2]
+    # the top directory alone fills a batch; sub and sub2 together reach 3; sub3 is last
+    assert [len(b) for b in batches] == [8, 3, 1]
     assert [v for b in batches for v in b] == list(scan(str(tmp_path), filters=Filter([])))
-    assert isinstance(batches[2][1], Problem)
+    assert isinstance(batches[0][7], Problem)
+    assert [v[0] for v in batches[1] if not isinstance(v, Problem)] == ["sub/a", "sub/b", "sub2/c"]
