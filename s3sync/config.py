@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -112,6 +111,8 @@ def _check(path: str, text: str, table: Mapping[str, Any], scope: str) -> dict[s
 
 def parse(text: str, *, path: str, command: str) -> dict[str, Any]:
     """Return the option defaults *text* gives *command*: top-level keys, then its table."""
+    import tomllib  # on first use: most runs read no config file
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

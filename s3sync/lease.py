@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -50,7 +49,7 @@ class Lease:
     def _body(self) -> bytes:
         now = self._now()
         record = {
-            "host": socket.gethostname(),
+            "host": os.uname().nodename,
             "pid": os.getpid(),
             "renewed": now,
             "expires": now + self._ttl,

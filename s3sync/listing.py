@@ -10,9 +10,8 @@ HTTP date of a GET's Last-Modified header, a hundred times a second on a restore
 
 from __future__ import annotations
 
-import calendar
+import contextlib
 import functools
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote_plus
@@ -38,6 +37,8 @@ class ListingPage:
 
 def parse_page(body: bytes) -> ListingPage:
     """Return the page *body* holds; raise NotAListing for anything else."""
+    from xml.etree import ElementTree as ET  # on first use: a run from an index never lists
+
     try:
         root = ET.fromstring(body)
     except ET.ParseError as exc:
@@ -100,9 +101,9 @@ def http_date_seconds(text: str) -> int:
         if len(clock) == 3 and all(f.isdigit() for f in (parts[1], parts[3], *clock)):
             day, year = int(parts[1]), int(parts[3])
             hour, minute, second = (int(f) for f in clock)
-            month = _MONTHS[parts[2]]
-            if 1 <= day <= calendar.monthrange(year, month)[1] and hour < 24 and minute < 60:
-                return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+            with contextlib.suppress(ValueError):  # no such day or time: email.utils says why
+                moment = datetime(year, _MONTHS[parts[2]], day, hour, minute, second, tzinfo=UTC)
+                return int(moment.timestamp())
     import email.utils  # seldom: loading it costs more than many dates
 
     moment = email.utils.parsedate_to_datetime(text)

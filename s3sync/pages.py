@@ -7,7 +7,6 @@ only on what it lists, so an unchanged directory gives the same bytes on every r
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -66,6 +65,8 @@ def _link(name: str) -> str:
 
 def _text(name: str) -> str:
     readable = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    import html  # on first use: most pushes generate no page
+
     return html.escape(readable)
 
 

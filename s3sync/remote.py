@@ -27,12 +27,12 @@ from s3sync.etags import multipart_etag, used_part_size
 from s3sync.listing import NotAListing, http_date_seconds, parse_page
 from s3sync.model import ObjectInfo, Stat
 from s3sync.retry import Retrier, RetryPolicy
-from s3sync.wire import WireClient
-from s3sync.wire import usable as wire_usable
 
 if TYPE_CHECKING:
     import boto3
     from mypy_boto3_s3 import S3Client
+
+    from s3sync.wire import WireClient
 
 T = TypeVar("T")
 OnRetry = Callable[[BaseException], None]
@@ -1275,9 +1275,11 @@ class Connection:
     def _wire_client(
         self, credentials: Credentials | None, client: S3Client, bucket: str
     ) -> WireClient | None:
-        if credentials is None or not wire_usable(client.meta.endpoint_url):
+        from s3sync import wire  # with the clients, like boto3: a run from an index needs none
+
+        if credentials is None or not wire.usable(client.meta.endpoint_url):
             return None
-        return WireClient(
+        return wire.WireClient(
             endpoint=client.meta.endpoint_url,
             bucket=bucket,
             region=client.meta.region_name,
