@@ -1,5 +1,5 @@
 """``python -m s3sync``."""
 
-from s3sync.cli import main
+from s3sync.cli import run
 
-main()
+run()

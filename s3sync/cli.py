@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -84,6 +85,31 @@ def _on_signals(cancel: threading.Event) -> None:
 @click.version_option(__version__, prog_name="s3sync")
 def main() -> None:
     """Mirror a directory tree into S3 and back, in parallel."""
+
+
+def run() -> None:
+    """The ``s3sync`` command (and ``python -m s3sync``): run ``main``, then leave at once.
+
+    By the time a command returns, all it wrote is flushed and closed: the index
+    committed, the log file closed, the lock released, every worker joined. The
+    interpreter's teardown of every module and object would only add about 30 ms to
+    each run, a tenth of a no-op push with an index; so flush the standard streams and
+    exit with the code, as ``sys.exit`` would have.
+    """
+    try:
+        main()
+        status: object = 0
+    except SystemExit as leaving:
+        status = leaving.code
+    if status is None:
+        status = 0
+    elif not isinstance(status, int):
+        print(status, file=sys.stderr)
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to keep
+            stream.flush()
+    os._exit(status)
 
 
 EXIT_CODES = """\b

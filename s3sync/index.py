@@ -125,8 +125,10 @@ class Index:
         return None if row is None else str(row[0])
 
     def set_meta(self, name: str, value: str) -> None:
-        """Store the metadata value *name*."""
-        self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+        """Store the metadata value *name*; one already so is not written again (a write
+        costs a no-op run its WAL, a checkpoint and four fsyncs)."""
+        if self.get_meta(name) != value:
+            self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
 
     def pages(self) -> Iterator[list[tuple[str, Stat]]]:
         """Yield every row as ``(relpath, Stat)``, a page at a time, from its own connection."""
@@ -134,9 +136,7 @@ class Index:
         try:
             cursor = reader.execute("SELECT key, size, mtime_ns, etag, headers FROM objects")
             while rows := cursor.fetchmany(PAGE):
-                yield [
-                    (key, Stat(size, mtime, etag, headers=h)) for key, size, mtime, etag, h in rows
-                ]
+                yield [(k, Stat(size, mtime, etag, None, h)) for k, size, mtime, etag, h in rows]
         finally:
             reader.close()
 

@@ -66,6 +66,7 @@ def test_no_op_push_with_an_index_sends_no_request(
         )
         endpoint = proxy.endpoint
     # the proxy is gone: its port is closed, so any request would fail
+    built = index.read_bytes()
 
     again = cli("push", "--json", "--index", index, src, f"s3://{bucket}", endpoint=endpoint)
 
@@ -74,6 +75,11 @@ def test_no_op_push_with_an_index_sends_no_request(
     summary = again.summary()
     assert summary["remote"] == "index"
     assert (summary["uploaded"], summary["deleted"], summary["unchanged"]) == (0, 0, 50)
+    # nothing changed, so nothing was written: not even the index's change counter
+    assert index.read_bytes() == built
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("site.idx")) == [
+        "site.idx"
+    ]
 
 
 def test_index_compares_exactly_and_ignore_index_cures_out_of_band_changes(
