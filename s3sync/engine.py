@@ -1,7 +1,8 @@
 """Threads: scans that feed a matcher, and a bounded worker pool whose results come home.
 
 The engine knows nothing of S3 or files. Sources run on their own threads and may run
-ahead of the main thread by at most *backlog* items. The main thread, iterating
+ahead of the main thread by at most *backlog* items (or, when none of them waits on the
+network, one after another in the main thread). The main thread, iterating
 ``stream``, turns their items into actions (``handle``), hands actions to the pool (at
 most ``4 * workers`` in flight), and gets every result back in the same thread, so the
 caller can count, print and record without locks. ``workers=0`` performs inline.
@@ -64,7 +65,7 @@ def settling(future: Future[R], settle: Callable[[T], None]) -> Callable[[T], No
     return safely
 
 
-# the events the main thread takes: named tuples, made at import in a tenth of a
+# the events the main thread takes: named tuples, made at import in a sixth of a
 # dataclass's time (every run pays for its imports) and per item at half the cost
 class _Item(NamedTuple, Generic[E]):
     source: int

@@ -358,9 +358,6 @@ def run(
 
     perform = tally.gate(transfer, dry_run=options.dry_run)
 
-    def again(action: Upload, failed: RemoteError) -> Outcome | None:
-        return None if tally.stopping() else transfer(action, failed)
-
     def start(
         action: Upload, runners: engine.Runners[Outcome | None]
     ) -> Future[Outcome | None] | None:
@@ -371,7 +368,7 @@ def run(
             store=store,
             content_type=content_type,
             options=options,
-            again=again,
+            again=functools.partial(tally.again, transfer),
         )
 
     begin = None if options.dry_run else start

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import threading
 import time
@@ -409,8 +410,7 @@ def run(
 
     perform = tally.gate(transfer, dry_run=options.dry_run)
 
-    def again(action: Download, failed: RemoteError) -> Outcome | None:
-        return None if tally.stopping() else transfer(action, failed)
+    again = functools.partial(tally.again, transfer)
 
     def start(
         action: Download, runners: engine.Runners[Outcome | None]

@@ -8,7 +8,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, TypeVar
 
 from s3sync import engine
-from s3sync.errors import S3SyncError
+from s3sync.errors import RemoteError, S3SyncError
 from s3sync.model import Action, Outcome, Reason, Report
 
 if TYPE_CHECKING:
@@ -83,6 +83,14 @@ class Tally:
             return perform(action)
 
         return gated
+
+    def again(
+        self, transfer: Callable[[A, RemoteError], Outcome], action: A, failed: RemoteError
+    ) -> Outcome:
+        """Retry, on a worker, *action*, whose first attempt off the workers *failed* in a
+        way that may pass; once the run is stopping, tell it failed instead (the next run
+        tries again), so that no action planned goes untold."""
+        return Outcome(action, str(failed)) if self.stopping() else transfer(action, failed)
 
     def cleared(self, deletes: Sequence[Action], withheld: str | None) -> bool:
         """Return whether *deletes* may go ahead: when a guard or an error *withheld* them,
