@@ -279,6 +279,8 @@ def push_rule(
     decides; otherwise the pair is UNVERIFIED: a worker compares the file's size, mtime
     or MD5 with what the object's metadata recorded of the file it was made from.
     """
+    if compare is Compare.MTIME and not (ignore_existing or force or compressed):
+        return exact_reason if exact else fudge_rule(fudge)  # the common case, one call
 
     def rule(local: Stat, remote: Stat | None) -> Reason | None:
         if remote is None:

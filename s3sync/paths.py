@@ -63,6 +63,8 @@ def parse_object_url(url: str) -> tuple[str, str]:
 
 def key_problem(key: str) -> str | None:
     """Return why *key* cannot be stored in S3, or None when it can."""
+    if key.isascii() and len(key) <= MAX_KEY_BYTES:  # most keys: no need to encode them
+        return None
     try:
         size = len(key.encode("utf-8"))
     except UnicodeEncodeError:

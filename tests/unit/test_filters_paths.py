@@ -120,6 +120,8 @@ def test_key_problems() -> None:
     assert key_problem("fine/é.txt") is None
     assert key_problem("a" * 1024) is None
     assert "over S3's limit" in (key_problem("a" * 1025) or "")
+    assert key_problem("é" * 512) is None  # 1,024 bytes
+    assert "1026 bytes" in (key_problem("é" * 513) or "")
     assert "UTF-8" in (key_problem("bad-\udcff.txt") or "")
 
 
