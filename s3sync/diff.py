@@ -65,13 +65,28 @@ class Matcher(Generic[A]):
     remote)`` as soon as a path has been seen on both sides and return the action it
     decides (None: the two are the same). Once both scans have ended, the leftovers
     on each side are the paths the other side never had.
+
+    A side whose entries are actions on their own has a *new_local* or *new_remote*
+    (push uploads a file no object matched, restore downloads an object no file
+    matched): once the other side has ended (``end_remote``, ``end_local``), such an
+    entry is that action at once instead of waiting for the end of both scans.
     """
 
-    def __init__(self, pair: Callable[[str, Stat, Stat], A | None]) -> None:
+    def __init__(
+        self,
+        pair: Callable[[str, Stat, Stat], A | None],
+        *,
+        new_local: Callable[[str, Stat], A] | None = None,
+        new_remote: Callable[[str, Stat], A] | None = None,
+    ) -> None:
         self._pair = pair
         self._local: dict[str, Stat] = {}
         self._remote: dict[str, Stat] = {}
         self._protected: set[str] = set()
+        self._new_local = new_local
+        self._new_remote = new_remote
+        self._local_ended = False
+        self._remote_ended = False
         self.unchanged = 0
 
     def _decide(self, relpath: str, local: Stat, remote: Stat) -> A | None:
@@ -81,20 +96,45 @@ class Matcher(Generic[A]):
         return action
 
     def local(self, relpath: str, stat: Stat) -> A | None:
-        """Take a local file; return its action when the remote side has already been seen."""
+        """Take a local file; return its action when the remote side has already been seen
+        (or has ended, with *new_local*)."""
         remote = self._remote.pop(relpath, None)
-        if remote is None:
-            self._local[relpath] = stat
-            return None
-        return self._decide(relpath, stat, remote)
+        if remote is not None:
+            return self._decide(relpath, stat, remote)
+        if self._remote_ended and self._new_local is not None:
+            return self._new_local(relpath, stat)
+        self._local[relpath] = stat
+        return None
 
     def remote(self, relpath: str, stat: Stat) -> A | None:
-        """Take a listed object; return its action when the local side was already seen."""
+        """Take a listed object; return its action when the local side was already seen
+        (or has ended, with *new_remote*)."""
         local = self._local.pop(relpath, None)
-        if local is None:
-            self._remote[relpath] = stat
-            return None
-        return self._decide(relpath, local, stat)
+        if local is not None:
+            return self._decide(relpath, local, stat)
+        if self._local_ended and self._new_remote is not None:
+            return self._new_remote(relpath, stat)
+        self._remote[relpath] = stat
+        return None
+
+    def end_remote(self) -> Iterator[A]:
+        """Mark the remote side ended; return *new_local*'s action for each local entry
+        waiting for it, in path order (they will never have a counterpart)."""
+        self._remote_ended = True
+        return self._alone(self._local, self._new_local)
+
+    def end_local(self) -> Iterator[A]:
+        """Mark the local side ended; return *new_remote*'s action for each remote entry
+        waiting for it, in path order."""
+        self._local_ended = True
+        return self._alone(self._remote, self._new_remote)
+
+    @staticmethod
+    def _alone(waiting: dict[str, Stat], new: Callable[[str, Stat], A] | None) -> Iterator[A]:
+        if new is None:
+            raise ValueError("this side's entries are no actions on their own")
+        for relpath in sorted(waiting):
+            yield new(relpath, waiting.pop(relpath))
 
     def protect(self, relpath: str) -> None:
         """Never offer *relpath* or anything below it as a remote leftover to delete."""
@@ -105,10 +145,6 @@ class Matcher(Generic[A]):
         if relpath in self._protected:
             return True
         return any(d in self._protected for d in ancestors(relpath))
-
-    def claim_local(self, relpath: str) -> Stat | None:
-        """Take *relpath* off the local side (it will have no counterpart); return it."""
-        return self._local.pop(relpath, None)
 
     def claim_remote(self, relpath: str) -> Stat | None:
         """Take *relpath* off the remote side (it has a counterpart after all); return it."""
@@ -126,13 +162,6 @@ class Matcher(Generic[A]):
     def remote_leftovers(self) -> list[tuple[str, Stat]]:
         """Return the remote entries the local side never had, sorted by path."""
         return sorted(self._remote.items())
-
-    def take_remote_leftovers(self) -> list[tuple[str, Stat]]:
-        """Remove and return the remote entries waiting for their local side, sorted by
-        path (all of them leftovers once the local scan has ended)."""
-        leftovers = sorted(self._remote.items())
-        self._remote.clear()
-        return leftovers
 
 
 def push_pair(

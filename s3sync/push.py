@@ -260,7 +260,6 @@ def run(
     compressed = None
     if options.headers.may_gzip and (not trusted or options.compare is Compare.CHECKSUM):
         compressed = (options.headers.gzipped, rule_with(exact=False, compressed=True))
-    listed_all = False  # the listing has ended: a file no object matched is new
     matcher: Matcher[Upload] = Matcher(
         push_pair(
             dest.key,
@@ -268,7 +267,8 @@ def run(
             books.unchanged,
             recheck if not (options.force or options.ignore_existing) else None,
             compressed=compressed,
-        )
+        ),
+        new_local=lambda relpath, stat: Upload(dest.key(relpath), relpath, stat, Reason.NEW),
     )
 
     def local_events() -> Iterable[list[walker.LocalEntry | Problem]]:
@@ -300,20 +300,16 @@ def run(
             directories.add(relpath, stat.size, stat.mtime_ns)
         if "\\" in relpath:  # some servers store it under another name
             aliases[dest.key(relpath).replace("\\", "/")] = relpath
-        action = matcher.local(relpath, stat)
-        if action is None and listed_all and matcher.claim_local(relpath) is not None:
-            action = Upload(dest.key(relpath), relpath, stat, Reason.NEW)  # no such object
-        return action
+        return matcher.local(relpath, stat)
 
     def handle(source: int, item: object) -> Iterator[Upload]:
-        nonlocal listed_all
         if isinstance(item, Problem):
             note(item)
         elif isinstance(item, engine.Retried):
             report.retries += item.count
-        elif isinstance(item, engine.Ended):  # the listing: what waits for it is new
-            listed_all = True
-            yield from new_files()
+        elif isinstance(item, engine.Ended):  # the listing: a file no object matched is new
+            for action in matcher.end_remote():
+                yield from tally.planned(action)
         elif source == _WALK:
             for entry in walker.entries(cast(list[walker.LocalEntry | Problem], item), note):
                 yield from tally.planned(local_entry(*entry))
@@ -328,12 +324,7 @@ def run(
         report.unchanged += 1
         books.unchanged(relpath, remote)
 
-    def new_files() -> Iterator[Upload]:
-        for relpath, stat in matcher.local_leftovers():
-            yield from tally.planned(Upload(dest.key(relpath), relpath, stat, Reason.NEW))
-
-    def finish() -> Iterator[Upload]:
-        yield from new_files()
+    def finish() -> Iterator[Upload]:  # the listing has ended: no file is left waiting
         if directories is not None:
             pages = _page_uploads(
                 directories,

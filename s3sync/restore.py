@@ -337,8 +337,10 @@ def run(
             return None
         return Download(src.key(relpath), relpath, remote, reason, local)
 
-    matcher: Matcher[Download] = Matcher(pair)
-    walked = False  # the local scan has ended: a listed object no file matched is new
+    matcher: Matcher[Download] = Matcher(
+        pair,
+        new_remote=lambda relpath, stat: Download(src.key(relpath), relpath, stat, Reason.NEW),
+    )
 
     def local_events() -> Iterable[list[walker.LocalEntry | Problem] | engine.Ended]:
         return engine.telling_end(
@@ -372,10 +374,7 @@ def run(
                 )
                 return
         counts["remote"] += 1
-        action = matcher.remote(relpath, stat)
-        if action is None and walked and matcher.claim_remote(relpath) is not None:
-            action = Download(src.key(relpath), relpath, stat, Reason.NEW)  # no local file
-        yield from tally.planned(action)
+        yield from tally.planned(matcher.remote(relpath, stat))
 
     def local_entry(relpath: str, stat: Stat) -> Iterator[Download]:
         if is_temp_name(relpath):
@@ -386,24 +385,19 @@ def run(
         yield from tally.planned(matcher.local(relpath, stat))
 
     def handle(source: int, item: object) -> Iterator[Download]:
-        nonlocal walked
         if isinstance(item, Problem):
             note(item)
         elif isinstance(item, engine.Retried):
             report.retries += item.count
-        elif isinstance(item, engine.Ended):  # the local scan: what waits for it is new
-            walked = True
-            yield from finish()
+        elif isinstance(item, engine.Ended):  # the local scan: an object no file matched is new
+            for action in matcher.end_local():
+                yield from tally.planned(action)
         elif source == _WALK:
             for entry in walker.entries(cast(list[walker.LocalEntry | Problem], item), note):
                 yield from local_entry(*entry)
         else:
             for key, stat in cast(Page, item):
                 yield from remote_entry(key, stat)
-
-    def finish() -> Iterator[Download]:
-        for relpath, stat in matcher.take_remote_leftovers():
-            yield from tally.planned(Download(src.key(relpath), relpath, stat, Reason.NEW))
 
     def transfer(action: Download, failed: RemoteError | None = None) -> Outcome:
         return _perform_download(action, store=store, tree=tree, options=options, failed=failed)
@@ -420,7 +414,7 @@ def run(
     tally.stream(
         [local_events, remote_events],
         handle,
-        finish,
+        tuple,  # the local scan has ended: no object is left waiting
         perform,
         workers=options.workers,
         start=None if options.dry_run else start,

@@ -190,6 +190,31 @@ def test_unchanged_pairs_are_reported_with_the_local_stat() -> None:
     assert matcher.remote_leftovers() == [("c", Stat(3, T))]
 
 
+def test_once_one_side_has_ended_an_entry_alone_on_the_other_is_new_at_once() -> None:
+    def new(rel: str, stat: Stat) -> Upload:
+        return Upload("pre/" + rel, rel, stat, Reason.NEW)
+
+    pair = push_pair(lambda rel: "pre/" + rel, exact_reason)
+    matcher: Matcher[Upload] = Matcher(pair, new_local=new)
+    assert matcher.local("b", Stat(2, T)) is None  # the listing may still hold it
+    assert matcher.local("a", Stat(1, T)) is None
+    assert matcher.remote("c", Stat(3, T)) is None  # a remote entry waits as before
+
+    assert list(matcher.end_remote()) == [new("a", Stat(1, T)), new("b", Stat(2, T))]
+    assert matcher.local("d", Stat(4, T)) == new("d", Stat(4, T))  # nothing left to wait for
+    assert matcher.local("c", Stat(3, T)) is None  # still paired: the same, so no action
+    assert list(matcher.local_leftovers()) == []
+    assert matcher.remote_leftovers() == []
+
+
+def test_a_side_without_actions_of_its_own_cannot_be_ended_early() -> None:
+    matcher: Matcher[Upload] = Matcher(push_pair(str, exact_reason))
+    matcher.remote("a", Stat(1, T))
+    with pytest.raises(ValueError, match="no actions on their own"):
+        list(matcher.end_local())
+    assert matcher.remote_leftovers() == [("a", Stat(1, T))]
+
+
 @pytest.mark.parametrize(
     ("remote", "local", "compare", "expected"),
     [
