@@ -89,18 +89,15 @@ class Matcher(Generic[A]):
         self._remote_ended = False
         self.unchanged = 0
 
-    def _decide(self, relpath: str, local: Stat, remote: Stat) -> A | None:
-        action = self._pair(relpath, local, remote)
-        if action is None:
-            self.unchanged += 1
-        return action
-
     def local(self, relpath: str, stat: Stat) -> A | None:
         """Take a local file; return its action when the remote side has already been seen
         (or has ended, with *new_local*)."""
         remote = self._remote.pop(relpath, None)
         if remote is not None:
-            return self._decide(relpath, stat, remote)
+            action = self._pair(relpath, stat, remote)
+            if action is None:
+                self.unchanged += 1
+            return action
         if self._remote_ended and self._new_local is not None:
             return self._new_local(relpath, stat)
         self._local[relpath] = stat
@@ -111,7 +108,10 @@ class Matcher(Generic[A]):
         (or has ended, with *new_remote*)."""
         local = self._local.pop(relpath, None)
         if local is not None:
-            return self._decide(relpath, local, stat)
+            action = self._pair(relpath, local, stat)
+            if action is None:
+                self.unchanged += 1
+            return action
         if self._local_ended and self._new_remote is not None:
             return self._new_remote(relpath, stat)
         self._remote[relpath] = stat

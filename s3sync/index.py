@@ -133,10 +133,12 @@ class Index:
     def pages(self) -> Iterator[list[tuple[str, Stat]]]:
         """Yield every row as ``(relpath, Stat)``, a page at a time, from its own connection."""
         reader = sqlite3.connect(self.path, check_same_thread=False)
+        new = tuple.__new__
         try:
             cursor = reader.execute("SELECT key, size, mtime_ns, etag, headers FROM objects")
             while rows := cursor.fetchmany(PAGE):
-                yield [(k, Stat(size, mtime, etag, None, h)) for k, size, mtime, etag, h in rows]
+                # tuple.__new__: Stat(...) would run the named tuple's Python-level __new__
+                yield [(k, new(Stat, (size, t, etag, None, h))) for k, size, t, etag, h in rows]
         finally:
             reader.close()
 

@@ -102,7 +102,7 @@ def _directories(
     stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
         (root, "", frozenset({(top.st_dev, top.st_ino)}))
     ]
-    is_dir, is_file = st.S_ISDIR, st.S_ISREG
+    is_dir, is_file, new = st.S_ISDIR, st.S_ISREG, tuple.__new__
     file_included = filters.file_included if filters else None
     while stack:
         directory, reldir, seen = stack.pop()
@@ -157,7 +157,9 @@ def _directories(
             elif is_file(mode):
                 mark = read_mark(entry.path, info.st_mtime_ns, info.st_size) if marks else None
                 inode = (info.st_dev, info.st_ino) if inodes else None
-                values.append((rel, Stat(info.st_size, info.st_mtime_ns, mark, inode)))
+                # tuple.__new__: Stat(...) would run the named tuple's Python-level __new__
+                stat = new(Stat, (info.st_size, info.st_mtime_ns, mark, inode, None))
+                values.append((rel, stat))
             else:
                 values.append(_warn(rel, "not a regular file (FIFO, socket or device); skipped"))
         stack.extend(reversed(subdirs))
