@@ -9,11 +9,8 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO
 
-from s3sync import content_type, stream
-from s3sync import copy as copy_case
+from s3sync import content_type
 from s3sync import lock as lockfile
-from s3sync import push as push_case
-from s3sync import restore as restore_case
 from s3sync.config import parse_max_delete
 from s3sync.diff import Compare, DeleteLimit
 from s3sync.errors import ConfigError, S3SyncError
@@ -189,6 +186,8 @@ def restore(
     The keyword arguments are the CLI's options, as for ``push``. Only ``delete`` removes
     local files that have no object, and only after a clean run no guard objects to.
     """
+    from s3sync.usecases import restore as restore_case  # each use case loads on first use
+
     location = parse_s3_url(src)
     options = restore_case.RestoreOptions(
         workers=workers,
@@ -272,6 +271,8 @@ def copy(
     reach a source on another endpoint or with other credentials; then the bytes stream
     through this machine in parts. Compare defaults to ``checksum`` (size and ETag).
     """
+    from s3sync.usecases import copy as copy_case
+
     contents_only = src.endswith("/*")
     source_tree = copy_case.SourceTree.parse(
         parse_s3_url(src[:-2] if contents_only else src), contents_only=contents_only
@@ -353,6 +354,8 @@ def pipe(
     Memory holds *workers* parts of *part_size* at most; on failure or interruption the
     multipart upload is aborted and nothing appears under the key.
     """
+    from s3sync.usecases import stream
+
     bucket, key = parse_object_url(dest)
     extra = {
         "ContentType": content_type or "application/octet-stream",
@@ -395,6 +398,8 @@ def cat(
     timeout: float = 60.0,
 ) -> Report:
     """Write the object ``s3://BUCKET/KEY`` *src* to the binary stream *out*, checked."""
+    from s3sync.usecases import stream
+
     bucket, key = parse_object_url(src)
     connection = Connection(
         endpoint_url=endpoint_url,
@@ -480,6 +485,8 @@ def _push(
     lock_s3: str | None,
     keep_actions: bool,
 ) -> Report:
+    from s3sync.usecases import push as push_case
+
     store = connection.open(location.bucket)
     lease = None
     halt = threading.Event()

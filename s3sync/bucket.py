@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, BinaryIO
 
 from s3sync import content_type as content_types
-from s3sync import stream
 from s3sync.errors import NoSuchKey, RemoteError
 from s3sync.etags import candidate_part_sizes, parts_of, used_part_size
 from s3sync.hashing import hash_file
@@ -17,7 +16,8 @@ from s3sync.localtree import LocalTree
 from s3sync.model import ObjectInfo
 from s3sync.paths import Location, parse_s3_url
 from s3sync.remote import Connection
-from s3sync.restore import file_mtime
+from s3sync.usecases import stream
+from s3sync.usecases.restore import file_mtime
 
 if TYPE_CHECKING:
     from s3sync.remote import S3Store

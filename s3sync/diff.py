@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from s3sync.model import Reason, Report, Stat, Upload
 from s3sync.paths import ancestors
@@ -218,8 +217,7 @@ def restore_reason(remote: Stat, local: Stat | None, *, compare: Compare) -> Rea
     return Reason.CONTENT if remote.etag is not None else None
 
 
-@dataclass(frozen=True, slots=True)
-class DeleteLimit:
+class DeleteLimit(NamedTuple):
     """``--max-delete``: at most *value* deletes, or *value* percent of the objects."""
 
     value: int

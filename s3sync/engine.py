@@ -15,7 +15,6 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Generic, NamedTuple, TypeVar
 
 E = TypeVar("E")
@@ -24,8 +23,7 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Runners(Generic[R]):
+class Runners(NamedTuple, Generic[R]):
     """Where a Start may run what it cannot do on its own threads: ``later(fn)`` on the
     workers, ``here(fn)`` in the caller's thread the next time it waits for work (from
     any thread; *fn* must not block)."""
@@ -301,16 +299,16 @@ def apply(
     return stream((), lambda _i, _v: (), lambda: actions, perform, workers=workers, cancel=cancel)
 
 
-@dataclass(frozen=True, slots=True)
-class Retried:
-    """A source retried *count* requests; the main thread counts them."""
+class Retried(NamedTuple):
+    """A source retried *requests* requests; the main thread counts them."""
 
-    count: int
+    requests: int
 
 
-@dataclass(frozen=True, slots=True)
 class Ended:
     """The last item of a source that tells ``handle`` it has ended (see ``telling_end``)."""
+
+    __slots__ = ()
 
 
 def telling_end(items: Iterable[E]) -> Iterator[E | Ended]:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from s3sync.errors import ConfigError
 from s3sync.paths import ancestors
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(NamedTuple):
     """One ``--include`` (*include* True) or ``--exclude`` pattern, compiled."""
 
     include: bool

@@ -15,7 +15,7 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from s3sync.errors import ConfigError
 from s3sync.model import Stat
@@ -24,8 +24,7 @@ VERSION = "2"  # 2: the digest of each object's headers
 PAGE = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class Binding:
+class Binding(NamedTuple):
     """The destination an index describes."""
 
     endpoint: str

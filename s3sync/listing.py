@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 from urllib.parse import unquote_plus
 
 from s3sync.model import Stat
@@ -25,8 +25,7 @@ class NotAListing(ValueError):
     """The answer is not a ListObjectsV2 result (a web page, a proxy's error)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ListingPage:
+class ListingPage(NamedTuple):
     """One page: its objects (key, Stat with LastModified in whole seconds, as botocore
     gives it), its common prefixes, and the token of the next page (None: the last)."""
 

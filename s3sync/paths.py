@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from s3sync.errors import ConfigError
 
@@ -11,8 +11,7 @@ MAX_KEY_BYTES = 1024
 MARK_XATTR = "user.s3sync"
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
+class Location(NamedTuple):
     """A bucket and a key prefix that is empty or ends with ``/``."""
 
     bucket: str

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
 from s3sync.crt import HEADER_NAMES, Credentials, CrtClient, CrtFailure
@@ -41,8 +41,7 @@ CHUNK = 1024 * 1024
 DELETE_BATCH = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class CopySource:
+class CopySource(NamedTuple):
     """An object to copy from: its bucket and key on the store's own endpoint."""
 
     bucket: str
@@ -355,8 +354,7 @@ def _also(first: OnRetry, then: OnRetry) -> OnRetry:
     return both
 
 
-@dataclass(frozen=True, slots=True)
-class Clients:
+class Clients(NamedTuple):
     """The clients a store sends through: boto3's, awscrt's when it is there, and the
     lean one for small GETs from a plain-HTTP endpoint."""
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from s3sync.errors import Disposition
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     """At most *attempts* calls; before retry n the wait is uniform in [0, min(cap, base*2**n))."""
 
     attempts: int = 5
@@ -57,8 +55,7 @@ def call_with_retry(
             error = exc
 
 
-@dataclass(frozen=True, slots=True)
-class Retrier:
+class Retrier(NamedTuple):
     """call_with_retry with its policy, classifier, clock and randomness bound once."""
 
     policy: RetryPolicy

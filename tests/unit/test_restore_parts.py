@@ -12,7 +12,7 @@ from s3sync.filters import Filter
 from s3sync.localtree import LocalTree, PathRefused, is_temp_name
 from s3sync.model import ObjectInfo, mtime_from_text, mtime_to_text
 from s3sync.paths import unsafe_relpath
-from s3sync.restore import file_mtime
+from s3sync.usecases.restore import file_mtime
 from s3sync.walker import scan
 
 

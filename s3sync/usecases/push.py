@@ -326,7 +326,7 @@ def run(
         if isinstance(item, Problem):
             note(item)
         elif isinstance(item, engine.Retried):
-            report.retries += item.count
+            report.retries += item.requests
         elif isinstance(item, engine.Ended):  # the listing: a file no object matched is new
             for action in matcher.end_remote():
                 yield from tally.planned(action)

@@ -388,7 +388,7 @@ def run(
         if isinstance(item, Problem):
             note(item)
         elif isinstance(item, engine.Retried):
-            report.retries += item.count
+            report.retries += item.requests
         elif isinstance(item, engine.Ended):  # the local scan: an object no file matched is new
             for action in matcher.end_local():
                 yield from tally.planned(action)

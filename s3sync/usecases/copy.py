@@ -204,7 +204,7 @@ def run(
 
     def handle(side: int, item: object) -> Iterator[Copy]:
         if isinstance(item, engine.Retried):
-            report.retries += item.count
+            report.retries += item.requests
             return
         for key, stat in cast(Page, item):
             rel = src.relpath(key) if side == _SOURCE else dest.relpath(key)
