@@ -307,7 +307,8 @@ def run(
                     note(value)
                     continue
                 relpath, stat = value
-                problem = key_problem(key(relpath))
+                object_key = key(relpath)
+                problem = key_problem(object_key)
                 if problem is not None:
                     note(Problem(relpath, problem, Severity.ERROR))
                     continue
@@ -315,7 +316,7 @@ def run(
                 if directories is not None:
                     directories.add(relpath, stat.size, stat.mtime_ns)
                 if "\\" in relpath:  # some servers store it under another name
-                    aliases[dest.key(relpath).replace("\\", "/")] = relpath
+                    aliases[object_key.replace("\\", "/")] = relpath
                 action = local(relpath, stat)
                 if action is not None:
                     yield from planned(action)
