@@ -11,7 +11,9 @@ every attempt.
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -254,14 +256,30 @@ def make_client(
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    if region is None and session.region_name is None:
-        region = "us-east-1"
+    region = _region(region, session)
     try:
         client = session.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
     except ValueError as exc:
         raise ConfigError(f"bad endpoint URL '{endpoint_url}': {exc}") from None
     client.meta.events.register("after-call.s3", _refuse_answers_that_are_not_s3)
     return client
+
+
+def _region(region: str | None, session: boto3.session.Session) -> str:
+    """Return the region a client made by make_client would sign for, without making
+    one (raising ConfigError for a name botocore would refuse)."""
+    chosen = region or session.region_name or "us-east-1"
+    _check_region(chosen)
+    return chosen
+
+
+_REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?")  # botocore's rule
+
+
+def _check_region(region: str) -> None:
+    """Raise ConfigError unless *region* is a name botocore accepts."""
+    if not _REGION.fullmatch(region):
+        raise ConfigError(f"bad region '{region}': use a name like eu-west-1")
 
 
 def _current_credentials(session: boto3.session.Session) -> Credentials | None:
@@ -355,12 +373,29 @@ def _also(first: OnRetry, then: OnRetry) -> OnRetry:
 
 
 class Clients(NamedTuple):
-    """The clients a store sends through: boto3's, awscrt's when it is there, and the
-    lean one for small GETs from a plain-HTTP endpoint."""
+    """The clients a store sends through: what returns boto3's (made on its first call,
+    the same client every time), awscrt's when it is there, and the lean one for small
+    GETs from a plain-HTTP endpoint."""
 
-    s3: S3Client
+    s3: Callable[[], S3Client]
     fast: CrtClient | None
     wire: WireClient | None = None
+
+
+def once(make: Callable[[], T]) -> Callable[[], T]:
+    """Return what calls *make* the first time it is called, from any thread, and then
+    returns that first result."""
+    made: list[T] = []
+    lock = threading.Lock()
+
+    def get() -> T:
+        if not made:
+            with lock:
+                if not made:
+                    made.append(make())
+        return made[0]
+
+    return get
 
 
 class S3Store:
@@ -409,7 +444,11 @@ class S3Store:
     @property
     def client(self) -> S3Client:
         """boto3's client (made now if it was not yet)."""
-        return self._ready().s3
+        make = self._ready().s3
+        try:
+            return make()
+        except ConfigError as exc:  # in a worker: it must stop the run
+            raise RemoteError(str(exc), code="BadConfig") from None
 
     @property
     def _fast(self) -> CrtClient | None:  # small requests through awscrt, when it is there
@@ -1224,24 +1263,34 @@ class Connection:
         part_workers = max(2, min(self.workers, 8))
         if self.endpoint_url is not None:
             _check_endpoint(self.endpoint_url)
+        if self.region is not None:
+            _check_region(self.region)
         session = _session(self.profile) if self.profile is not None else None
 
         def connect() -> Clients:
             nonlocal session
             session = session or _session(self.profile)
-            client = make_client(
-                session=session,
-                endpoint_url=self.endpoint_url,
-                region=self.region,
-                profile=self.profile,
-                connections=self.workers + part_workers + 2,
-                timeout=self.timeout,
+            boto = once(
+                functools.partial(
+                    make_client,
+                    session=session,
+                    endpoint_url=self.endpoint_url,
+                    region=self.region,
+                    profile=self.profile,
+                    connections=self.workers + part_workers + 2,
+                    timeout=self.timeout,
+                )
             )
+            if self.endpoint_url is None:  # AWS's endpoint for the region: botocore knows it
+                meta = boto().meta
+                endpoint, region = meta.endpoint_url, meta.region_name
+            else:  # the client waits until a request needs it: 15 MB and 0.1 s a run
+                endpoint, region = self.endpoint_url, _region(self.region, session)
             credentials = _current_credentials(session)
             return Clients(
-                client,
-                self._crt_client(credentials, client, bucket),
-                self._wire_client(credentials, client, bucket),
+                boto,
+                self._crt_client(credentials, endpoint, region, bucket),
+                self._wire_client(credentials, endpoint, region, bucket),
             )
 
         return S3Store(
@@ -1257,30 +1306,30 @@ class Connection:
         )
 
     def _crt_client(
-        self, credentials: Credentials | None, client: S3Client, bucket: str
+        self, credentials: Credentials | None, endpoint: str, region: str, bucket: str
     ) -> CrtClient | None:
         if credentials is None or not crt_available():
             return None  # without credentials botocore tells the user, on the first request
         return CrtClient(
-            endpoint=client.meta.endpoint_url,
+            endpoint=endpoint,
             bucket=bucket,
-            region=client.meta.region_name,
+            region=region,
             credentials=credentials,
             timeout=self.timeout,
             path_style=self.endpoint_url is not None,
         )
 
     def _wire_client(
-        self, credentials: Credentials | None, client: S3Client, bucket: str
+        self, credentials: Credentials | None, endpoint: str, region: str, bucket: str
     ) -> WireClient | None:
         from s3sync import wire  # with the clients, like boto3: a run from an index needs none
 
-        if credentials is None or not wire.usable(client.meta.endpoint_url):
+        if credentials is None or not wire.usable(endpoint):
             return None
         return wire.WireClient(
-            endpoint=client.meta.endpoint_url,
+            endpoint=endpoint,
             bucket=bucket,
-            region=client.meta.region_name,
+            region=region,
             credentials=credentials,
             timeout=self.timeout,
             path_style=self.endpoint_url is not None,

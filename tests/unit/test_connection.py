@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from s3sync import remote
 from s3sync.errors import ConfigError, Disposition, RemoteError, classify
 from s3sync.remote import Clients, Connection, S3Store
 from s3sync.retry import Retrier, RetryPolicy
@@ -58,3 +59,31 @@ def test_a_client_that_cannot_be_made_stops_the_run() -> None:
     with pytest.raises(RemoteError, match="profile 'gone'") as raised:
         store.head("key", on_retry=lambda _: None)
     assert classify(raised.value) is Disposition.FATAL
+
+
+@pytest.mark.parametrize("region", ["bad region", "-eu", "eu_west_1", ""])
+def test_a_bad_region_is_refused_before_any_request(region: str) -> None:
+    with pytest.raises(ConfigError, match="bad region"):
+        Connection(endpoint_url="http://127.0.0.1:9", region=region or "x" * 64).open("b")
+
+
+def test_with_an_endpoint_given_boto3s_client_waits_for_a_request_that_needs_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a listing and small requests go through awscrt or the lean client: making boto3's
+    # client (15 MB, 0.1 s) for them would be waste
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    made: list[str] = []
+
+    def make_client(**kwargs: object) -> object:
+        made.append(str(kwargs["endpoint_url"]))
+        return object()
+
+    monkeypatch.setattr(remote, "make_client", make_client)
+    store = Connection(endpoint_url="http://127.0.0.1:9", region="eu-west-1").open("b")
+    clients = store._ready()
+    assert clients.fast is not None and clients.wire is not None
+    assert made == []
+    assert store.client is store.client
+    assert made == ["http://127.0.0.1:9"]  # once, however often it is asked for
