@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import enum
 from collections.abc import Callable, Iterator
 from typing import Generic, NamedTuple, TypeVar
@@ -69,6 +70,13 @@ class Matcher(Generic[A]):
     (push uploads a file no object matched, restore downloads an object no file
     matched): once the other side has ended (``end_remote``, ``end_local``), such an
     entry is that action at once instead of waiting for the end of both scans.
+
+    Both scans come in key order (the walk by design, a listing by S3's rule), so what
+    waits is mostly the *lead* of the faster side: its entries past the furthest path
+    the other side has reached. ``ahead`` tells a scan to
+    pause while its lead exceeds *lead*, which keeps memory flat however big the tree.
+    The order is never trusted for a decision: a scan out of order (some servers list
+    ``a/b`` before ``a-b``) only makes a lead look longer or shorter than it is.
     """
 
     def __init__(
@@ -77,6 +85,7 @@ class Matcher(Generic[A]):
         *,
         new_local: Callable[[str, Stat], A] | None = None,
         new_remote: Callable[[str, Stat], A] | None = None,
+        lead: int = 10_000,
     ) -> None:
         self._pair = pair
         self._local: dict[str, Stat] = {}
@@ -87,10 +96,21 @@ class Matcher(Generic[A]):
         self._local_ended = False
         self._remote_ended = False
         self.unchanged = 0
+        # the furthest path each side has reached, and its waiting entries past the
+        # other's, oldest first (a path leaves once the other side reaches it)
+        self._local_top = self._remote_top = ""
+        self._local_lead: collections.deque[str] = collections.deque()
+        self._remote_lead: collections.deque[str] = collections.deque()
+        self._limit = lead
 
     def local(self, relpath: str, stat: Stat) -> A | None:
         """Take a local file; return its action when the remote side has already been seen
         (or has ended, with *new_local*)."""
+        if not self._remote_ended and relpath > self._local_top:
+            self._local_top = relpath
+            lead = self._remote_lead
+            while lead and lead[0] <= relpath:
+                lead.popleft()
         remote = self._remote.pop(relpath, None)
         if remote is not None:
             action = self._pair(relpath, stat, remote)
@@ -100,11 +120,18 @@ class Matcher(Generic[A]):
         if self._remote_ended and self._new_local is not None:
             return self._new_local(relpath, stat)
         self._local[relpath] = stat
+        if not self._remote_ended and relpath > self._remote_top:
+            self._local_lead.append(relpath)
         return None
 
     def remote(self, relpath: str, stat: Stat) -> A | None:
         """Take a listed object; return its action when the local side was already seen
         (or has ended, with *new_remote*)."""
+        if not self._local_ended and relpath > self._remote_top:
+            self._remote_top = relpath
+            lead = self._local_lead
+            while lead and lead[0] <= relpath:
+                lead.popleft()
         local = self._local.pop(relpath, None)
         if local is not None:
             action = self._pair(relpath, local, stat)
@@ -114,18 +141,28 @@ class Matcher(Generic[A]):
         if self._local_ended and self._new_remote is not None:
             return self._new_remote(relpath, stat)
         self._remote[relpath] = stat
+        if not self._local_ended and relpath > self._local_top:
+            self._remote_lead.append(relpath)
         return None
+
+    def ahead(self, *, local: bool) -> bool:
+        """Whether the walk (*local*) or the listing should pause: its lead is over the
+        limit. Never both: a lead only holds paths past the furthest the other side has
+        reached, so one of the two is always empty. Safe to ask from any thread."""
+        return len(self._local_lead if local else self._remote_lead) > self._limit
 
     def end_remote(self) -> Iterator[A]:
         """Mark the remote side ended; return *new_local*'s action for each local entry
         waiting for it, in path order (they will never have a counterpart)."""
         self._remote_ended = True
+        self._local_lead.clear()
         return self._alone(self._local, self._new_local)
 
     def end_local(self) -> Iterator[A]:
         """Mark the local side ended; return *new_remote*'s action for each remote entry
         waiting for it, in path order."""
         self._local_ended = True
+        self._remote_lead.clear()
         return self._alone(self._remote, self._new_remote)
 
     @staticmethod

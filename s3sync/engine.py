@@ -104,6 +104,8 @@ def _run_source(
     out: queue.SimpleQueue[object],
     budget: threading.Semaphore,
     stop: Callable[[], bool],
+    held: Callable[[], bool],
+    handled: threading.Condition,
 ) -> None:
     try:
         for item in _pulled(index, source):
@@ -114,6 +116,9 @@ def _run_source(
                 if stop():
                     return
             out.put(item)
+            with handled:  # before scanning on, until the main thread says otherwise
+                while held() and not stop():
+                    handled.wait(0.2)
     except BaseException as exc:  # not an Exception, yet the main thread must hear of it
         out.put(_End(index, exc))
 
@@ -135,9 +140,10 @@ def stream(
     *,
     workers: int,
     cancel: Callable[[], bool],
-    backlog: int = 1000,
+    backlog: int = 16,
     start: Start[A, R] | None = None,
     inline: bool = False,
+    hold: Callable[[int], bool] | None = None,
 ) -> Iterator[R]:
     """Yield the result of every action produced from *sources*, in the caller's thread.
 
@@ -153,14 +159,21 @@ def stream(
     interruption) is raised; a cancel alone ends the stream quietly. *cancel* is polled
     while waiting, so a signal handler may set what it reads at any moment.
 
+    Each source on its thread runs at most *backlog* items ahead of the main thread,
+    and pauses after an item while ``hold(source_index)`` is true once the main thread
+    has handled what came before (the matcher holds a scan that ran far ahead of the
+    other), never while another source has ended.
+
     With *inline*, the sources run one after another in the caller's thread, for
     sources that never wait on the network (a walk, a local index): on threads they
     would only take turns for the GIL, and a walk's thread, giving the GIL up at each
-    stat, would wait for it behind the main thread's work.
+    stat, would wait for it behind the main thread's work. *hold* is not asked then.
     """
     events: queue.SimpleQueue[object] = queue.SimpleQueue()
     early: collections.deque[object] = collections.deque()
-    budget = threading.Semaphore(backlog)
+    budgets = [threading.Semaphore(backlog) for _ in sources]
+    handled = threading.Condition()
+    live_sources = [True] * len(sources)
     pool = ThreadPoolExecutor(workers, thread_name_prefix="s3sync-work") if workers else None
     limit = max(1, 4 * workers)
     inflight = 0
@@ -238,11 +251,16 @@ def stream(
                     return
                 yield item
 
+    def holder(index: int) -> Callable[[], bool]:
+        if hold is None:
+            return lambda: False
+        return lambda: all(live_sources) and hold(index)
+
     def pulled_on_threads() -> Iterator[object]:
         for index, source in enumerate(sources):
             threading.Thread(
                 target=_run_source,
-                args=(index, source, events, budget, stopped),
+                args=(index, source, events, budgets[index], stopped, holder(index), handled),
                 name=f"s3sync-scan-{index}",
                 daemon=True,
             ).start()
@@ -251,10 +269,14 @@ def stream(
             item = take()
             if isinstance(item, _End):
                 live -= 1
+                live_sources[item.source] = False
             elif isinstance(item, _Item):
-                budget.release()
+                budgets[item.source].release()
             if item is not None:
                 yield item
+            if hold is not None:  # what the item changed may let a held source go on
+                with handled:
+                    handled.notify_all()
 
     failure: SourceFailed | None = None
     try:
@@ -286,6 +308,8 @@ def stream(
         raise
     finally:
         ended.set()
+        with handled:
+            handled.notify_all()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     if failure is not None:

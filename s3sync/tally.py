@@ -126,11 +126,12 @@ class Tally:
         workers: int,
         start: engine.Start[A, Outcome | None] | None = None,
         inline: bool = False,
+        hold: Callable[[int], bool] | None = None,
     ) -> bool:
         """Run the scans and their actions through the engine, recording every outcome.
         *start* may begin actions off the workers (see ``engine.stream``); once the run
         is stopping, it is not asked, and *perform* skips what is left. *inline* runs the
-        sources in this thread (see ``engine.stream``).
+        sources in this thread, and *hold* pauses one on its thread (see ``engine.stream``).
 
         Return True when the scans got to their end; a scan that failed makes the run
         fatal (its message in ``report.fatal``) and returns False.
@@ -153,6 +154,7 @@ class Tally:
                     cancel=self.stopping,
                     start=started if start is not None else None,
                     inline=inline,
+                    hold=hold,
                 ),
                 self.record,
                 self.interrupted,

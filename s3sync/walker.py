@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import operator
 import os
 import stat as st
@@ -14,7 +15,7 @@ from s3sync.model import Problem, Severity, Stat
 from s3sync.paths import MARK_XATTR
 
 LocalEntry = tuple[str, Stat]
-_NAME = operator.attrgetter("name")
+_FIRST = operator.itemgetter(0)
 
 
 def read_mark(path: str, mtime_ns: int, size: int) -> str | None:
@@ -96,52 +97,68 @@ def _directories(
     marks: bool = False,
     inodes: bool = False,
 ) -> Iterator[list[LocalEntry | Problem]]:
-    """Yield the values of ``scan``, a directory at a time (the loop is per file, and a
-    no-op run with an index spends a third of its time here)."""
+    """Yield the values of ``scan``, a run of one directory's files at a time (the loop
+    is per file, and a no-op run with an index spends a third of its time here).
+
+    Files come in the order S3 lists their keys, UTF-8 byte order, which for str is
+    code point order: a subdirectory's files come where ``name + "/"`` sorts among its
+    siblings (after ``a.html``, before ``a0``), so a listing and the walk can be matched
+    with only the side that runs ahead held in memory.
+    """
     top = os.stat(root)
-    stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
+    Frame = tuple[str, str, frozenset[tuple[int, int]]]
+    # what is left to do, last first: runs of files to yield, directories to scan
+    stack: list[list[tuple[str, LocalEntry | Problem]] | Frame] = [
         (root, "", frozenset({(top.st_dev, top.st_ino)}))
     ]
     is_dir, is_file, new = st.S_ISDIR, st.S_ISREG, tuple.__new__
     file_included = filters.file_included if filters else None
     while stack:
-        directory, reldir, seen = stack.pop()
+        work = stack.pop()
+        if isinstance(work, list):
+            yield [value for _, value in work]
+            continue
+        directory, reldir, seen = work
         try:
             with os.scandir(directory) as it:
-                entries = sorted(it, key=_NAME)
+                entries = list(it)
         except OSError as exc:
             yield [_error(reldir or ".", f"cannot read directory: {exc.strerror or exc}")]
             continue
-        values: list[LocalEntry | Problem] = []
-        subdirs: list[tuple[str, str, frozenset[tuple[int, int]]]] = []
+        # (the name it sorts by, the value): a file's name, a problem's name
+        values: list[tuple[str, LocalEntry | Problem]] = []
+        subdirs: list[tuple[str, Frame]] = []  # (name + "/", the directory to scan)
         above = f"{reldir}/" if reldir else ""
         for entry in entries:
-            rel = above + entry.name
+            name = entry.name
+            rel = above + name
             if not rel.isascii():  # an undecodable name holds surrogates: not ASCII
                 try:
                     rel.encode("utf-8")
                 except UnicodeEncodeError:
                     shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-                    values.append(_error(shown, "name is not valid UTF-8; skipped"))
+                    values.append((name, _error(shown, "name is not valid UTF-8; skipped")))
                     continue
             try:
                 link = entry.is_symlink()
                 if link and not follow_symlinks:
                     if filters.file_included(rel):
-                        values.append(_warn(rel, "symlink not followed (--no-follow-symlinks)"))
+                        problem = _warn(rel, "symlink not followed (--no-follow-symlinks)")
+                        values.append((name, problem))
                     continue
                 info = entry.stat(follow_symlinks=link)
             except FileNotFoundError:
                 if filters.file_included(rel):
-                    values.append(_warn(rel, "broken symlink; skipped"))
+                    values.append((name, _warn(rel, "broken symlink; skipped")))
                 continue
             except OSError as exc:
                 if not filters.file_included(rel):
                     continue
                 if link:
-                    values.append(_warn(rel, f"cannot follow symlink: {exc.strerror}; skipped"))
+                    problem = _warn(rel, f"cannot follow symlink: {exc.strerror}; skipped")
                 else:
-                    values.append(_error(rel, f"cannot stat: {exc.strerror}"))
+                    problem = _error(rel, f"cannot stat: {exc.strerror}")
+                values.append((name, problem))
                 continue
             mode = info.st_mode
             if is_dir(mode):
@@ -149,9 +166,9 @@ def _directories(
                     continue
                 ident = (info.st_dev, info.st_ino)
                 if ident in seen:
-                    values.append(_warn(rel, "symlink loop; skipped"))
+                    values.append((name, _warn(rel, "symlink loop; skipped")))
                     continue
-                subdirs.append((entry.path, rel, seen | {ident}))
+                subdirs.append((name + "/", (entry.path, rel, seen | {ident})))
             elif file_included is not None and not file_included(rel):
                 continue
             elif is_file(mode):
@@ -159,12 +176,27 @@ def _directories(
                 inode = (info.st_dev, info.st_ino) if inodes else None
                 # tuple.__new__: Stat(...) would run the named tuple's Python-level __new__
                 stat = new(Stat, (info.st_size, info.st_mtime_ns, mark, inode, None))
-                values.append((rel, stat))
+                values.append((name, (rel, stat)))
             else:
-                values.append(_warn(rel, "not a regular file (FIFO, socket or device); skipped"))
-        stack.extend(reversed(subdirs))
-        if values:
-            yield values
+                problem = _warn(rel, "not a regular file (FIFO, socket or device); skipped")
+                values.append((name, problem))
+        values.sort(key=_FIRST)
+        if not subdirs:
+            if values:
+                yield [value for _, value in values]
+            continue
+        subdirs.sort(key=_FIRST)
+        todo: list[list[tuple[str, LocalEntry | Problem]] | Frame] = []
+        start = 0
+        for sorts_as, frame in subdirs:  # the files that sort before it, then its own
+            end = bisect.bisect_left(values, sorts_as, lo=start, key=_FIRST)
+            if end > start:
+                todo.append(values[start:end])
+            todo.append(frame)
+            start = end
+        if start < len(values):
+            todo.append(values[start:])
+        stack.extend(reversed(todo))
 
 
 def entries(

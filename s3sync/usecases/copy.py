@@ -238,6 +238,7 @@ def run(
         finish,
         perform,
         workers=options.workers,
+        hold=lambda side: matcher.ahead(local=side == _SOURCE),
     )
     report.unchanged += matcher.unchanged
     tally.finish()

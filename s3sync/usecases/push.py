@@ -403,6 +403,7 @@ def run(
         workers=options.workers,
         start=begin,
         inline=trusted,  # nothing waits on the network: threads would only contend
+        hold=lambda source: matcher.ahead(local=source == _WALK),
     )
     for held in later:  # each group only once every upload before it succeeded
         if not listed or tally.stopping():

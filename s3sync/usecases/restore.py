@@ -418,6 +418,7 @@ def run(
         perform,
         workers=options.workers,
         start=None if options.dry_run else start,
+        hold=lambda source: matcher.ahead(local=source == _WALK),
     )
     report.unchanged += matcher.unchanged
     tally.finish()

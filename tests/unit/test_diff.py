@@ -301,3 +301,58 @@ def test_unchanged_file_with_stale_headers_gets_a_headers_action_and_nothing_els
     assert pair("b.css", same, listed) is None and seen == ["b.css"]
     changed = pair("a.html", Stat(11, 100 * 10**9), listed)  # content wins over headers
     assert changed is not None and changed.reason is Reason.SIZE
+
+
+def test_only_the_lead_of_the_faster_side_counts_as_ahead() -> None:
+    matcher: Matcher[Upload] = Matcher(push_pair(str, exact_reason), lead=2)
+    for rel in ("a", "b", "c"):  # the walk runs three paths ahead of the listing
+        assert matcher.local(rel, Stat(1, T)) is None
+    assert matcher.ahead(local=True)
+    assert not matcher.ahead(local=False)
+
+    matcher.remote("b", Stat(1, T))  # the listing reaches "b": only "c" is ahead now
+    assert not matcher.ahead(local=True)
+    # "a" was passed without a match: it waits (a new file), but is no lead
+    matcher.remote("d", Stat(1, T))
+    matcher.remote("e", Stat(1, T))
+    matcher.remote("f", Stat(1, T))
+    assert matcher.ahead(local=False)
+    assert not matcher.ahead(local=True)
+    assert matcher.pending() == 5  # "a" and "c" (new files), "d", "e" and "f"
+
+
+def test_a_side_out_of_order_only_changes_how_far_ahead_it_looks() -> None:
+    matcher: Matcher[Upload] = Matcher(push_pair(str, exact_reason), lead=1)
+    # SeaweedFS lists "a/b" before "a-b"; the walk, like S3, gives "a-b" first
+    matcher.local("a-b", Stat(1, T))
+    matcher.local("a/b", Stat(1, T))
+    matcher.remote("a/b", Stat(1, T))
+    matcher.remote("a-b", Stat(1, T))
+    assert matcher.pending() == 0 and matcher.unchanged == 2
+    for rel in ("x", "y"):
+        matcher.local(rel, Stat(1, T))
+    for rel in ("p", "q"):  # behind the walk: no lead at all
+        matcher.remote(rel, Stat(1, T))
+    assert matcher.ahead(local=True) and not matcher.ahead(local=False)
+
+
+@given(
+    st.lists(st.text("ab-/", min_size=1, max_size=4), unique=True, max_size=30),
+    st.lists(st.text("ab-/", min_size=1, max_size=4), unique=True, max_size=30),
+    st.lists(st.booleans(), max_size=60),
+)
+def test_the_lead_never_holds_both_sides_and_never_changes_a_decision(
+    local: list[str], remote: list[str], turns: list[bool]
+) -> None:
+    local.sort()
+    remote.sort(key=lambda k: k.replace("/", "\0"))  # a server listing in walk order
+    matcher: Matcher[Upload] = Matcher(push_pair(str, exact_reason), lead=0)
+    locals_, remotes = iter(local), iter(remote)
+    for turn in [*turns, *[True] * len(local), *[False] * len(remote)]:
+        for rel in locals_ if turn else remotes:
+            (matcher.local if turn else matcher.remote)(rel, Stat(1, T))
+            break
+        assert not (matcher.ahead(local=True) and matcher.ahead(local=False))
+    assert matcher.unchanged == len(set(local) & set(remote))
+    assert {r for r, _ in matcher.remote_leftovers()} == set(remote) - set(local)
+    assert {r for r, _ in matcher.local_leftovers()} == set(local) - set(remote)

@@ -182,3 +182,64 @@ def test_cancel_stops_taking_new_work(inline: bool) -> None:
 def test_apply_runs_every_action() -> None:
     results = engine.apply([1, 2, 3], lambda a: a + 1, workers=2, cancel=threading.Event().is_set)
     assert sorted(results) == [2, 3, 4]
+
+
+def test_a_held_source_pauses_until_the_main_thread_lets_it_go_on() -> None:
+    handled: list[tuple[int, int]] = []
+    go = threading.Event()
+    paused_at: list[int] = []
+
+    def fast() -> Iterator[int]:
+        yield from range(10)
+
+    def slow() -> Iterator[int]:
+        go.wait()
+        yield from range(3)
+
+    def hold(index: int) -> bool:
+        # the fast source waits once it is 3 items ahead, until the slow one begins
+        waiting = index == 0 and sum(1 for i, _ in handled if i == 0) >= 3 and not go.is_set()
+        if waiting and not paused_at:
+            paused_at.append(len(handled))
+            go.set()  # only now does the slow source start
+        return waiting
+
+    def handle(index: int, item: int) -> list[int]:
+        handled.append((index, item))
+        return []
+
+    list(
+        engine.stream(
+            [fast, slow],
+            handle,
+            list,
+            lambda action: action,
+            workers=1,
+            cancel=threading.Event().is_set,
+            backlog=1,
+            hold=hold,
+        )
+    )
+    assert paused_at == [3]
+    assert sorted(handled) == [(0, n) for n in range(10)] + [(1, n) for n in range(3)]
+
+
+def test_a_source_is_not_held_once_the_other_has_ended() -> None:
+    handled: list[tuple[int, int]] = []
+
+    def handle(index: int, item: int) -> list[int]:
+        handled.append((index, item))
+        return []
+
+    list(
+        engine.stream(
+            [lambda: range(5), lambda: range(0)],
+            handle,
+            list,
+            lambda action: action,
+            workers=1,
+            cancel=threading.Event().is_set,
+            hold=lambda index: index == 0,  # would hold source 0 forever
+        )
+    )
+    assert handled == [(0, n) for n in range(5)]

@@ -116,3 +116,19 @@ def test_batches_hold_what_scan_yields_in_order_whole_directories_at_a_time(
     assert [v for b in batches for v in b] == list(scan(str(tmp_path), filters=Filter([])))
     assert isinstance(batches[0][7], Problem)
     assert [v[0] for v in batches[1] if not isinstance(v, Problem)] == ["sub/a", "sub/b", "sub2/c"]
+
+
+def test_files_come_in_the_order_s3_lists_their_keys(tmp_path: Path) -> None:
+    # a directory's files come where "name/" sorts, not where "name" does: after
+    # "a.html" and "a-b" (".", "-" sort before "/"), before "a0"
+    names = ["a0", "a.html", "a-b/x", "a/b", "a/b0", "a/b-c/d", "a/b.txt", "é", "z/y/x", "Z"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+
+    walked = [v[0] for v in scan(str(tmp_path), filters=Filter([])) if not isinstance(v, Problem)]
+
+    assert walked == sorted(names, key=lambda name: name.encode("utf-8"))
+    assert walked == [
+        "Z", "a-b/x", "a.html", "a/b", "a/b-c/d", "a/b.txt", "a/b0", "a0", "z/y/x", "é",
+    ]  # fmt: skip
