@@ -11,6 +11,7 @@ from s3sync.model import Reason, Report, Stat, Upload
 from s3sync.paths import ancestors
 
 NS = 1_000_000_000
+LEAD = 10_000  # entries a scan may run ahead of the other before it pauses
 A = TypeVar("A")
 
 
@@ -85,7 +86,7 @@ class Matcher(Generic[A]):
         *,
         new_local: Callable[[str, Stat], A] | None = None,
         new_remote: Callable[[str, Stat], A] | None = None,
-        lead: int = 10_000,
+        lead: int | None = LEAD,
     ) -> None:
         self._pair = pair
         self._local: dict[str, Stat] = {}
@@ -101,12 +102,14 @@ class Matcher(Generic[A]):
         self._local_top = self._remote_top = ""
         self._local_lead: collections.deque[str] = collections.deque()
         self._remote_lead: collections.deque[str] = collections.deque()
-        self._limit = lead
+        self._limit = lead or 0
+        # without a *lead* nothing is tracked (the sides are read one after the other)
+        self._track_local = self._track_remote = lead is not None
 
     def local(self, relpath: str, stat: Stat) -> A | None:
         """Take a local file; return its action when the remote side has already been seen
         (or has ended, with *new_local*)."""
-        if not self._remote_ended and relpath > self._local_top:
+        if self._track_local and relpath > self._local_top:
             self._local_top = relpath
             lead = self._remote_lead
             while lead and lead[0] <= relpath:
@@ -120,14 +123,14 @@ class Matcher(Generic[A]):
         if self._remote_ended and self._new_local is not None:
             return self._new_local(relpath, stat)
         self._local[relpath] = stat
-        if not self._remote_ended and relpath > self._remote_top:
+        if self._track_local and relpath > self._remote_top:
             self._local_lead.append(relpath)
         return None
 
     def remote(self, relpath: str, stat: Stat) -> A | None:
         """Take a listed object; return its action when the local side was already seen
         (or has ended, with *new_remote*)."""
-        if not self._local_ended and relpath > self._remote_top:
+        if self._track_remote and relpath > self._remote_top:
             self._remote_top = relpath
             lead = self._local_lead
             while lead and lead[0] <= relpath:
@@ -141,7 +144,7 @@ class Matcher(Generic[A]):
         if self._local_ended and self._new_remote is not None:
             return self._new_remote(relpath, stat)
         self._remote[relpath] = stat
-        if not self._local_ended and relpath > self._local_top:
+        if self._track_remote and relpath > self._local_top:
             self._remote_lead.append(relpath)
         return None
 
@@ -155,6 +158,7 @@ class Matcher(Generic[A]):
         """Mark the remote side ended; return *new_local*'s action for each local entry
         waiting for it, in path order (they will never have a counterpart)."""
         self._remote_ended = True
+        self._track_local = False
         self._local_lead.clear()
         return self._alone(self._local, self._new_local)
 
@@ -162,6 +166,7 @@ class Matcher(Generic[A]):
         """Mark the local side ended; return *new_remote*'s action for each remote entry
         waiting for it, in path order."""
         self._local_ended = True
+        self._track_remote = False
         self._remote_lead.clear()
         return self._alone(self._remote, self._new_remote)
 

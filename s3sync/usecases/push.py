@@ -15,6 +15,7 @@ from s3sync import engine, walker
 from s3sync.compression import gzip_bytes
 from s3sync.deleting import delete_objects
 from s3sync.diff import (
+    LEAD,
     Compare,
     Matcher,
     delete_guard,
@@ -275,6 +276,7 @@ def run(
             compressed=compressed,
         ),
         new_local=lambda relpath, stat: Upload(dest.key(relpath), relpath, stat, Reason.NEW),
+        lead=None if trusted else LEAD,  # the index, read first, is all in memory anyway
     )
 
     def local_events() -> Iterable[list[walker.LocalEntry | Problem]]:
@@ -334,11 +336,25 @@ def run(
         elif source == _WALK:
             yield from local_batch(cast(list[walker.LocalEntry | Problem], item))
         else:
-            for key, listed in cast(Page, item):
-                rel = key if trusted else dest.relpath(key)
-                if rel is not None and filters.included(rel):
-                    counts["remote"] += 1
-                    yield from tally.planned(matcher.remote(rel, listed))
+            yield from remote_page(cast(Page, item))
+
+    def remote_page(page: Page) -> Iterator[Upload]:
+        """The actions of a page of the listing (or of the index), in one loop like
+        ``local_batch``: most entries are unchanged and give none."""
+        remote, relpath, planned = matcher.remote, dest.relpath, tally.planned
+        included = filters.included if filters else None
+        seen = 0
+        try:
+            for key, listed in page:
+                rel = key if trusted else relpath(key)
+                if rel is None or (included is not None and not included(rel)):
+                    continue
+                seen += 1
+                action = remote(rel, listed)
+                if action is not None:
+                    yield from planned(action)
+        finally:  # a page given up halfway still counts what it saw
+            counts["remote"] += seen
 
     def page_unchanged(relpath: str, remote: Stat) -> None:
         report.unchanged += 1
