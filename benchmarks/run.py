@@ -4,7 +4,8 @@ local SeaweedFS; prints the table README.rst shows and writes the figures as JSO
     python -m benchmarks.run [--quick] [--files N] [--tiny N] [--large-mib N] [--only NAMES]
 
 Each tool works on its own prefix of one bucket and its own restore directory; within a
-phase the tools run one after another, so they share the machine's state. Figures are
+phase the tools run one after another, so they share the machine's state, and each run
+starts once the server is idle. Figures are
 the client's: wall time, CPU seconds (user + system, children included), peak RSS, and
 the S3 requests the server counted.
 """
@@ -52,10 +53,43 @@ class Figure:
         return 1000 * self.cpu / self.files if self.files else 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time process *pid* has used (user + system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(
+    pid: int,
+    *,
+    window: float = 0.5,
+    busy: float = 0.05,
+    most: float = 20.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    used: Callable[[int], float] = cpu_seconds,
+) -> float:
+    """Wait until the server *pid* is idle: under *busy* of a core over *window*
+    seconds (or *most* seconds have passed); return the seconds waited.
+
+    After a burst of writes SeaweedFS keeps a core busy for a while (flushes,
+    compaction): the next tool would share the machine with it and pay for the writes
+    of the one before."""
+    started = clock()
+    while clock() - started < most:
+        before = used(pid)
+        sleep(window)
+        if used(pid) - before < busy * window:
+            break
+    return clock() - started
+
+
 def measure(
     argv: Argv, env: dict[str, str], server: seaweed.Server
 ) -> tuple[float, float, float, int, int]:
-    """Run *argv*; return wall s, CPU s, peak RSS MB, requests and the exit code."""
+    """Run *argv* once the server is idle; return wall s, CPU s, peak RSS MB, requests
+    and the exit code."""
+    settle(server.pid)
     before = sum(server.requests().values())
     with tempfile.TemporaryFile() as err:
         started = time.monotonic()

@@ -1,8 +1,9 @@
-"""The benchmark keeps the median run of a repeated phase, and never hides a failure."""
+"""The benchmark keeps the median run of a repeated phase, never hides a failure, and
+starts each run with the server idle."""
 
 from __future__ import annotations
 
-from benchmarks.run import Figure, median
+from benchmarks.run import Figure, cpu_seconds, median, settle
 
 
 def run(wall: float, code: int = 0) -> Figure:
@@ -24,3 +25,39 @@ def test_a_single_run_is_its_own_median() -> None:
 def test_a_failed_run_is_kept_over_a_good_median() -> None:
     assert median([run(1.0), run(2.0, code=1), run(3.0)]) == run(2.0, code=1)
     assert median([run(1.0), run(2.0), run(9.0, code=2)]).exit_code == 2
+
+
+class FakeServer:
+    """A server process whose CPU time grows by the given amounts, one per window."""
+
+    def __init__(self, burns: list[float]) -> None:
+        self.burns = burns
+        self.now = 0.0
+        self.cpu = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.cpu += self.burns.pop(0) if self.burns else 0.0
+
+    def used(self, _pid: int) -> float:
+        return self.cpu
+
+
+def test_settle_waits_while_the_server_is_busy_then_returns() -> None:
+    server = FakeServer([0.5, 0.4, 0.01])  # busy, busy, idle
+    waited = settle(1, clock=lambda: server.now, sleep=server.sleep, used=server.used)
+    assert waited == 1.5
+
+
+def test_settle_gives_up_after_the_most_it_may_wait() -> None:
+    server = FakeServer([0.5] * 100)
+    waited = settle(1, most=3.0, clock=lambda: server.now, sleep=server.sleep, used=server.used)
+    assert waited == 3.0
+
+
+def test_cpu_seconds_reads_this_process() -> None:
+    import os
+
+    before = cpu_seconds(os.getpid())
+    sum(range(3_000_000))
+    assert cpu_seconds(os.getpid()) >= before > 0
