@@ -84,6 +84,52 @@ def settle(
     return clock() - started
 
 
+# Runs one tool from a small process. The kernel carries a process's peak RSS across
+# exec, so a tool started by this process (vfork and exec) would report at least this
+# process's own peak, which grows to tens of MB as trees are generated; forked from a
+# 10 MB interpreter, it reports its own.
+_RUNNER = """
+import os, sys, time
+report = int(sys.argv[1])
+started = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+wall = time.monotonic() - started
+code = os.waitstatus_to_exitcode(status)
+line = f"{wall} {usage.ru_utime + usage.ru_stime} {usage.ru_maxrss} {code}"
+os.write(report, line.encode())
+"""
+
+
+def run_measured(argv: Argv, env: dict[str, str], stderr: int) -> tuple[float, float, float, int]:
+    """Run *argv* (stdout discarded, stderr to *stderr*); return wall s, CPU s, peak RSS
+    MB and the exit code, all the tool's own."""
+    read, write = os.pipe()
+    try:
+        subprocess.run(
+            [sys.executable, "-S", "-c", _RUNNER, str(write), *map(str, argv)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            pass_fds=(write,),
+            check=True,
+        )
+        os.close(write)
+        write = -1
+        wall, cpu, rss_kb, code = os.read(read, 200).split()
+    finally:
+        os.close(read)
+        if write >= 0:
+            os.close(write)
+    return float(wall), float(cpu), int(rss_kb) / 1024, int(code)
+
+
 def measure(
     argv: Argv, env: dict[str, str], server: seaweed.Server
 ) -> tuple[float, float, float, int, int]:
@@ -92,29 +138,13 @@ def measure(
     settle(server.pid)
     before = sum(server.requests().values())
     with tempfile.TemporaryFile() as err:
-        started = time.monotonic()
-        process = subprocess.Popen(
-            [str(a) for a in argv],
-            env={**_inherited(), **env},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.monotonic() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode != 0:
+        wall, cpu, rss, code = run_measured(argv, {**_inherited(), **env}, err.fileno())
+        if code != 0:
             err.seek(0)
             tail = err.read()[-600:].decode(errors="replace")
-            print(f"  exit {process.returncode}: {' '.join(map(str, argv[:4]))}...\n{tail}")
+            print(f"  exit {code}: {' '.join(map(str, argv[:4]))}...\n{tail}")
     requests = sum(server.requests().values()) - before
-    return (
-        wall,
-        usage.ru_utime + usage.ru_stime,
-        usage.ru_maxrss / 1024,
-        requests,
-        process.returncode,
-    )
+    return wall, cpu, rss, requests, code
 
 
 def _inherited() -> dict[str, str]:

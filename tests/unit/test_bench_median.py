@@ -61,3 +61,20 @@ def test_cpu_seconds_reads_this_process() -> None:
     before = cpu_seconds(os.getpid())
     sum(range(3_000_000))
     assert cpu_seconds(os.getpid()) >= before > 0
+
+
+def test_a_tool_reports_its_own_peak_not_the_benchmarks() -> None:
+    import os
+    import sys
+
+    from benchmarks.run import run_measured
+
+    ballast = bytearray(150 * 1024 * 1024)  # this process is now over 150 MB
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    code = "import sys; sys.exit(3)"
+    wall, cpu, rss, exit_code = run_measured(
+        [sys.executable, "-S", "-c", code], dict(os.environ), 2
+    )
+    assert exit_code == 3
+    assert 0 < rss < 100 and wall > 0 and cpu >= 0
+    del ballast
