@@ -1,4 +1,4 @@
-"""Scan the local tree with os.scandir, reporting what cannot be read as values."""
+"""Scan the local tree, reporting what cannot be read as values."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from s3sync.model import Problem, Severity, Stat
 from s3sync.paths import MARK_XATTR
 
 LocalEntry = tuple[str, Stat]
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _FIRST = operator.itemgetter(0)
 
 
@@ -111,8 +112,8 @@ def _directories(
     stack: list[list[tuple[str, LocalEntry | Problem]] | Frame] = [
         (root, "", frozenset({(top.st_dev, top.st_ino)}))
     ]
-    is_dir, is_file, new = st.S_ISDIR, st.S_ISREG, tuple.__new__
-    file_included = filters.file_included if filters else None
+    is_dir, is_file, is_link, new = st.S_ISDIR, st.S_ISREG, st.S_ISLNK, tuple.__new__
+    stat, file_included = os.stat, filters.file_included if filters else None
     while stack:
         work = stack.pop()
         if isinstance(work, list):
@@ -120,8 +121,7 @@ def _directories(
             continue
         directory, reldir, seen = work
         try:
-            with os.scandir(directory) as it:
-                entries = list(it)
+            fd = os.open(directory, _DIR_FLAGS)
         except OSError as exc:
             yield [_error(reldir or ".", f"cannot read directory: {exc.strerror or exc}")]
             continue
@@ -129,57 +129,74 @@ def _directories(
         values: list[tuple[str, LocalEntry | Problem]] = []
         subdirs: list[tuple[str, Frame]] = []  # (name + "/", the directory to scan)
         above = f"{reldir}/" if reldir else ""
-        for entry in entries:
-            name = entry.name
-            rel = above + name
-            if not rel.isascii():  # an undecodable name holds surrogates: not ASCII
+        try:
+            names = os.listdir(fd)
+        except OSError as exc:
+            os.close(fd)
+            yield [_error(reldir or ".", f"cannot read directory: {exc.strerror or exc}")]
+            continue
+        try:
+            for name in names:
+                rel = above + name
+                if not rel.isascii():  # an undecodable name holds surrogates: not ASCII
+                    try:
+                        rel.encode("utf-8")
+                    except UnicodeEncodeError:
+                        shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                        values.append((name, _error(shown, "name is not valid UTF-8; skipped")))
+                        continue
+                link = False
                 try:
-                    rel.encode("utf-8")
-                except UnicodeEncodeError:
-                    shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-                    values.append((name, _error(shown, "name is not valid UTF-8; skipped")))
+                    # relative to the directory's descriptor: no path to resolve per file
+                    info = stat(name, dir_fd=fd, follow_symlinks=False)
+                    mode = info.st_mode
+                    link = is_link(mode)
+                    if link:
+                        if not follow_symlinks:
+                            if filters.file_included(rel):
+                                problem = _warn(rel, "symlink not followed (--no-follow-symlinks)")
+                                values.append((name, problem))
+                            continue
+                        info = stat(name, dir_fd=fd)
+                        mode = info.st_mode
+                except FileNotFoundError:
+                    if link and filters.file_included(rel):
+                        values.append((name, _warn(rel, "broken symlink; skipped")))
+                    continue  # else gone since the listing: as if it never was
+                except OSError as exc:
+                    if not filters.file_included(rel):
+                        continue
+                    if link:
+                        problem = _warn(rel, f"cannot follow symlink: {exc.strerror}; skipped")
+                    else:
+                        problem = _error(rel, f"cannot stat: {exc.strerror}")
+                    values.append((name, problem))
                     continue
-            try:
-                link = entry.is_symlink()
-                if link and not follow_symlinks:
-                    if filters.file_included(rel):
-                        problem = _warn(rel, "symlink not followed (--no-follow-symlinks)")
-                        values.append((name, problem))
-                    continue
-                info = entry.stat(follow_symlinks=link)
-            except FileNotFoundError:
-                if filters.file_included(rel):
-                    values.append((name, _warn(rel, "broken symlink; skipped")))
-                continue
-            except OSError as exc:
-                if not filters.file_included(rel):
-                    continue
-                if link:
-                    problem = _warn(rel, f"cannot follow symlink: {exc.strerror}; skipped")
-                else:
-                    problem = _error(rel, f"cannot stat: {exc.strerror}")
-                values.append((name, problem))
-                continue
-            mode = info.st_mode
-            if is_dir(mode):
-                if not filters.dir_included(rel):
-                    continue
-                ident = (info.st_dev, info.st_ino)
-                if ident in seen:
-                    values.append((name, _warn(rel, "symlink loop; skipped")))
-                    continue
-                subdirs.append((name + "/", (entry.path, rel, seen | {ident})))
-            elif file_included is not None and not file_included(rel):
-                continue
-            elif is_file(mode):
-                mark = read_mark(entry.path, info.st_mtime_ns, info.st_size) if marks else None
-                inode = (info.st_dev, info.st_ino) if inodes else None
-                # tuple.__new__: Stat(...) would run the named tuple's Python-level __new__
-                stat = new(Stat, (info.st_size, info.st_mtime_ns, mark, inode, None))
-                values.append((name, (rel, stat)))
-            else:
-                problem = _warn(rel, "not a regular file (FIFO, socket or device); skipped")
-                values.append((name, problem))
+                if is_file(mode):
+                    if file_included is not None and not file_included(rel):
+                        continue
+                    mark = None
+                    if marks:
+                        path = os.path.join(directory, name)
+                        mark = read_mark(path, info.st_mtime_ns, info.st_size)
+                    inode = (info.st_dev, info.st_ino) if inodes else None
+                    # tuple.__new__: Stat(...) would run the named tuple's Python-level __new__
+                    stat_ = new(Stat, (info.st_size, info.st_mtime_ns, mark, inode, None))
+                    values.append((name, (rel, stat_)))
+                elif is_dir(mode):
+                    if not filters.dir_included(rel):
+                        continue
+                    ident = (info.st_dev, info.st_ino)
+                    if ident in seen:
+                        values.append((name, _warn(rel, "symlink loop; skipped")))
+                        continue
+                    frame = (os.path.join(directory, name), rel, seen | {ident})
+                    subdirs.append((name + "/", frame))
+                elif file_included is None or file_included(rel):
+                    problem = _warn(rel, "not a regular file (FIFO, socket or device); skipped")
+                    values.append((name, problem))
+        finally:
+            os.close(fd)
         values.sort(key=_FIRST)
         if not subdirs:
             if values:
