@@ -5,7 +5,6 @@ The table answers first so the result never depends on the machine's mime.types.
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
@@ -81,6 +80,10 @@ def with_charset(mime: str) -> str:
     return mime
 
 
+# extension -> the Content-Type sent for it, charset and all: a no-op push asks per file
+_SENT = {ext: with_charset(mime) for ext, mime in _TYPES.items()}
+
+
 def by_extension(name: str) -> str | None:
     """Return the type the table gives for *name*'s extension, or None."""
     _, dot, ext = name.rpartition(".")
@@ -125,5 +128,6 @@ _sniff = _Sniffer()
 
 def guess(path: str) -> str:
     """Return the Content-Type for the local file at *path*."""
-    mime = by_extension(os.path.basename(path)) or _sniff(path) or OCTET_STREAM
-    return with_charset(mime)
+    _, dot, ext = path.rpartition(".")  # past the last "/" it is no table's extension
+    sent = _SENT.get(ext.lower()) if dot else None
+    return sent or with_charset(_sniff(path) or OCTET_STREAM)

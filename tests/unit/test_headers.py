@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from s3sync.errors import ConfigError
-from s3sync.headers import Headers, digest, gzipped_digest, parse_header, rule_from_table
+from s3sync.headers import (
+    HeaderRule,
+    Headers,
+    digest,
+    gzipped_digest,
+    parse_header,
+    rule_from_table,
+)
 
 
 def test_header_lines_map_to_what_s3_keeps() -> None:
@@ -112,3 +123,37 @@ def test_the_digest_says_whether_the_object_is_compressed() -> None:
 def test_gzip_in_a_rule_must_be_a_boolean() -> None:
     with pytest.raises(ConfigError, match="gzip must be true or false"):
         rule_from_table({"match": "*.js", "gzip": "yes"}, "r1")
+
+
+_RULES = [
+    rule_from_table({"match": "*.html", "cache-control": "short", "gzip": True}, "r1"),
+    rule_from_table({"match": "img/", "content-type": "image/x-set"}, "r2"),
+    rule_from_table({"match": "docs/", "metadata": {"a": "1"}, "gzip": False}, "r3"),
+]
+
+
+@given(
+    order=st.permutations(
+        [
+            (path, kind)
+            for path in ("a.html", "img/a.png", "img/a.css", "docs/a.css", "docs/a.html", "c")
+            for kind in ("text/css", "image/png", "application/octet-stream")
+        ]
+    ),
+    rules=st.sampled_from([[], _RULES]),
+    lines=st.sampled_from([[], ["Cache-Control: default"], ["Content-Type: text/x-set"]]),
+    forced=st.sampled_from([None, "application/x-forced"]),
+    gzip=st.booleans(),
+)
+def test_the_remembered_digest_is_the_digest_of_the_headers(
+    order: list[tuple[str, str]],
+    rules: list[HeaderRule],
+    lines: list[str],
+    forced: str | None,
+    gzip: bool,
+) -> None:
+    headers = Headers(rules, lines, content_type=forced, gzip=gzip)
+    for relpath, guessed in order + order:  # the second time from what it remembers
+        guess = functools.partial(str, guessed)
+        expected = digest(*headers.for_path(relpath, guess))
+        assert headers.digest_for(relpath, guess) == expected
