@@ -7,11 +7,11 @@ object is stable from run to run on one machine.
 
 from __future__ import annotations
 
-import hashlib
 import zlib
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from s3sync.etags import md5 as etag_md5
 from s3sync.model import Stat
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class GzipSource:
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.file = snapshot.stat
-        md5 = hashlib.md5(usedforsecurity=False)
+        md5 = etag_md5()
 
         def pieces() -> Iterator[bytes]:
             for offset in range(0, self.file.size, CHUNK):

@@ -9,7 +9,6 @@ end it is deleted if it is still ours. Expiry is judged by this machine's clock.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import time
@@ -54,6 +53,8 @@ class Lease:
             "renewed": now,
             "expires": now + self._ttl,
         }
+        import json  # here: only a run with --lock-s3 needs it
+
         return json.dumps(record).encode()
 
     def acquire(self) -> None:
@@ -67,6 +68,8 @@ class Lease:
                 continue  # released between our two requests: try again
             body, etag = current
             try:
+                import json
+
                 holder = json.loads(body)
                 expires = float(holder["expires"])
                 who = f"host {holder.get('host', '?')} pid {holder.get('pid', '?')}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from datetime import UTC, datetime
 from typing import NamedTuple
 from urllib.parse import unquote_plus
 
@@ -36,7 +35,8 @@ class ListingPage(NamedTuple):
 
 def parse_page(body: bytes) -> ListingPage:
     """Return the page *body* holds; raise NotAListing for anything else."""
-    from xml.etree import ElementTree as ET  # on first use: a run from an index never lists
+    from datetime import UTC, datetime  # on first use: a run from an index never lists
+    from xml.etree import ElementTree as ET
 
     try:
         root = ET.fromstring(body)
@@ -94,6 +94,8 @@ def http_date_seconds(text: str) -> int:
     """Return the POSIX seconds of an HTTP date (``Sun, 06 Nov 1994 08:49:37 GMT``, the
     form S3 sends, read without email.utils's cost; any other form through it). Raise
     ValueError when *text* is no date."""
+    from datetime import UTC, datetime
+
     parts = text.split()
     if len(parts) == 6 and parts[5] == "GMT" and parts[2] in _MONTHS:
         clock = parts[4].split(":")

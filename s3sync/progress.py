@@ -5,7 +5,6 @@ Reporters are called from the main thread only.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -272,6 +271,8 @@ class ConsoleReporter:
             print(text, file=stream, flush=True)
 
     def _json(self, record: dict[str, Any]) -> None:
+        import json  # here: only --json needs it
+
         print(json.dumps(record, ensure_ascii=False), file=self.out, flush=True)
 
     def planned(self, action: Action) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import random
 import re
 import threading
 import time
@@ -1243,6 +1242,13 @@ def _cloudfront_error(exc: BaseException, doing: str) -> RemoteError:
     return RemoteError(f"{doing} failed: {detail} ({code})", code=code, status=status)
 
 
+def _jitter() -> float:
+    """Return a random fraction for a retry's backoff; random is imported at the first."""
+    import random
+
+    return random.random()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Connection:
     """How to reach S3 and how hard to try: the options every command shares."""
@@ -1297,9 +1303,7 @@ class Connection:
             connect,
             bucket,
             endpoint=self.endpoint_url,
-            retrier=Retrier(
-                RetryPolicy(attempts=self.retries + 1), classify, time.sleep, random.random
-            ),
+            retrier=Retrier(RetryPolicy(attempts=self.retries + 1), classify, time.sleep, _jitter),
             multipart_threshold=self.multipart_threshold,
             part_size=self.part_size,
             part_workers=part_workers,
@@ -1349,8 +1353,6 @@ class Connection:
         client = _session(self.profile).client("cloudfront", region_name="us-east-1", config=config)
         return CloudFront(
             client,
-            retrier=Retrier(
-                RetryPolicy(attempts=self.retries + 1), classify, time.sleep, random.random
-            ),
-            busy=Retrier(BUSY_POLICY, _only_busy, time.sleep, random.random),
+            retrier=Retrier(RetryPolicy(attempts=self.retries + 1), classify, time.sleep, _jitter),
+            busy=Retrier(BUSY_POLICY, _only_busy, time.sleep, _jitter),
         )

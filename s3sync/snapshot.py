@@ -13,12 +13,12 @@ them again and compares, as git does for racy index entries.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat as st
 import time
 from types import TracebackType
 
+from s3sync.etags import md5
 from s3sync.model import Stat
 
 
@@ -64,7 +64,7 @@ class Snapshot:
         """Return *length* bytes from *offset*; SourceChanged if the file is shorter now."""
         data = self._pread(offset, length)
         if self.racy:
-            self._read.append((offset, length, hashlib.md5(data, usedforsecurity=False).digest()))
+            self._read.append((offset, length, md5(data).digest()))
         return data
 
     def _pread(self, offset: int, length: int) -> bytes:
@@ -90,7 +90,7 @@ class Snapshot:
         if now != self._signature or os.pread(self._fd, 1, self.stat.size):
             raise SourceChanged(f"'{self.path}' changed while being read")
         for offset, length, digest in self._read:  # racy: the times cannot be trusted
-            again = hashlib.md5(self._pread(offset, length), usedforsecurity=False).digest()
+            again = md5(self._pread(offset, length)).digest()
             if again != digest:
                 raise SourceChanged(f"'{self.path}' changed while being read")
         try:

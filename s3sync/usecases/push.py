@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import threading
 import time
@@ -25,7 +24,7 @@ from s3sync.diff import (
     withheld_by_errors,
 )
 from s3sync.errors import ExitCode, RemoteError, SourceError
-from s3sync.etags import cached_verdict, used_part_size
+from s3sync.etags import cached_verdict, md5, used_part_size
 from s3sync.filters import Filter, Groups
 from s3sync.headers import Headers, digest, gzipped_digest
 from s3sync.index import Binding, Index, IndexUnusable
@@ -75,7 +74,7 @@ def _page_uploads(
         if key_problem(key) is not None:
             continue  # its directory's files were reported already
         body = gzip_bytes(page) if headers.gzipped(relpath) else page
-        etag = f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'
+        etag = f'"{md5(body).hexdigest()}"'
         remote = matcher.claim_remote(relpath)
         if remote is not None and same_etag(remote.etag, etag) and not force:
             unchanged(relpath, remote)
@@ -253,10 +252,9 @@ def run(
         """Why an unchanged file's object must change: its headers or its encoding."""
         if remote.headers is None:  # not known: worth a HEAD only when headers are set
             return Reason.HEADERS if options.headers.configured else None
-        fields, metadata = options.headers.for_path(
+        wanted = options.headers.digest_for(
             relpath, lambda: content_type(os.path.join(src, relpath))
         )
-        wanted = digest(fields, metadata)
         if wanted == remote.headers:
             return None
         if gzipped_digest(wanted) != gzipped_digest(remote.headers):
