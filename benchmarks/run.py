@@ -133,8 +133,16 @@ def run_measured(argv: Argv, env: dict[str, str], stderr: int) -> tuple[float, f
 def measure(
     argv: Argv, env: dict[str, str], server: seaweed.Server
 ) -> tuple[float, float, float, int, int]:
-    """Run *argv* once the server is idle; return wall s, CPU s, peak RSS MB, requests
-    and the exit code."""
+    """Run *argv* once the disk and the server are idle; return wall s, CPU s, peak RSS
+    MB, requests and the exit code.
+
+    The sync writes back what the tool before wrote, which the kernel would otherwise
+    do during this one's run. It also matters on ext4 without a journal (this
+    machine's root file system): a new file there skips every inode freed in the last
+    minute, or in the last six while their inode table is not yet written back, one
+    by one, and after a big delete a restore ran several times slower than the same
+    restore minutes later. The sync leaves only the minute."""
+    os.sync()
     settle(server.pid)
     before = sum(server.requests().values())
     with tempfile.TemporaryFile() as err:
