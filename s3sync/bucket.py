@@ -153,8 +153,7 @@ def _extra(value: Object | None, guessed: str | None) -> dict[str, object]:
 
 def _put(store: S3Store, key: str, data: Data, value: Object | None) -> None:
     """Store *data* as *key*: bytes in one request, a stream in parts with bounded memory."""
-    guessed = content_types.by_extension(key.rpartition("/")[2])
-    extra = _extra(value, guessed and content_types.with_charset(guessed))
+    extra = _extra(value, content_types.by_extension(key))
     if isinstance(data, str):
         data = data.encode("utf-8")
     if isinstance(data, bytes):

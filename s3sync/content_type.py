@@ -84,12 +84,13 @@ def with_charset(mime: str) -> str:
 _SENT = {ext: with_charset(mime) for ext, mime in _TYPES.items()}
 
 
-def by_extension(name: str) -> str | None:
-    """Return the type the table gives for *name*'s extension, or None."""
-    _, dot, ext = name.rpartition(".")
+def by_extension(path: str) -> str | None:
+    """Return the Content-Type (charset added) the table gives for the extension of
+    *path*'s last segment, or None."""
+    _, dot, ext = path.rpartition(".")
     if not dot or "/" in ext:
         return None
-    return _TYPES.get(ext.lower())
+    return _SENT.get(ext.lower())
 
 
 class _Sniffer:
@@ -128,6 +129,4 @@ _sniff = _Sniffer()
 
 def guess(path: str) -> str:
     """Return the Content-Type for the local file at *path*."""
-    _, dot, ext = path.rpartition(".")  # past the last "/" it is no table's extension
-    sent = _SENT.get(ext.lower()) if dot else None
-    return sent or with_charset(_sniff(path) or OCTET_STREAM)
+    return by_extension(path) or with_charset(_sniff(path) or OCTET_STREAM)

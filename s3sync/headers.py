@@ -173,17 +173,22 @@ class Headers:
         hashing the headers of each would cost it a third of its time."""
         at, rule = self._first_at(relpath)
         gzipped = self.may_gzip and self._gzipped(relpath, rule)
-        typed = self._forced_type is not None or "ContentType" in self._fields
-        if not typed and (rule is None or "ContentType" not in rule.fields):
-            guessed: str | None = guess()
-        else:
-            guessed = None  # the type is set: no guess can change the headers
+        # a type that is set leaves nothing for a guess to change
+        guessed = None if self._type_set(rule) else guess()
         key = (at, gzipped, guessed)
         known = self._digests.get(key)
         if known is None:
             known = digest(*self._compose(rule, gzipped, lambda: guessed or ""))
             self._digests[key] = known
         return known
+
+    def _type_set(self, rule: HeaderRule | None) -> bool:
+        """Whether the Content-Type is set (forced, by --header, or by *rule*), not guessed."""
+        return (
+            self._forced_type is not None
+            or "ContentType" in self._fields
+            or (rule is not None and "ContentType" in rule.fields)
+        )
 
     def _compose(
         self, rule: HeaderRule | None, gzipped: bool, guess: Callable[[], str]
@@ -197,7 +202,7 @@ class Headers:
             fields["ContentEncoding"] = "gzip"
         if self._forced_type is not None:
             fields["ContentType"] = self._forced_type
-        elif "ContentType" not in fields:
+        elif not self._type_set(rule):
             fields["ContentType"] = guess()
         return fields, metadata
 

@@ -1303,11 +1303,15 @@ class Connection:
             connect,
             bucket,
             endpoint=self.endpoint_url,
-            retrier=Retrier(RetryPolicy(attempts=self.retries + 1), classify, time.sleep, _jitter),
+            retrier=self._retrier(),
             multipart_threshold=self.multipart_threshold,
             part_size=self.part_size,
             part_workers=part_workers,
         )
+
+    def _retrier(self) -> Retrier:
+        """Return the retrier of every request but a busy CloudFront's: --retries attempts."""
+        return Retrier(RetryPolicy(attempts=self.retries + 1), classify, time.sleep, _jitter)
 
     def _crt_client(
         self, credentials: Credentials | None, endpoint: str, region: str, bucket: str
@@ -1353,6 +1357,6 @@ class Connection:
         client = _session(self.profile).client("cloudfront", region_name="us-east-1", config=config)
         return CloudFront(
             client,
-            retrier=Retrier(RetryPolicy(attempts=self.retries + 1), classify, time.sleep, _jitter),
+            retrier=self._retrier(),
             busy=Retrier(BUSY_POLICY, _only_busy, time.sleep, _jitter),
         )

@@ -120,21 +120,19 @@ def _directories(
             yield [value for _, value in work]
             continue
         directory, reldir, seen = work
+        fd = -1
         try:
             fd = os.open(directory, _DIR_FLAGS)
+            names = os.listdir(fd)
         except OSError as exc:
+            if fd >= 0:
+                os.close(fd)
             yield [_error(reldir or ".", f"cannot read directory: {exc.strerror or exc}")]
             continue
         # (the name it sorts by, the value): a file's name, a problem's name
         values: list[tuple[str, LocalEntry | Problem]] = []
         subdirs: list[tuple[str, Frame]] = []  # (name + "/", the directory to scan)
         above = f"{reldir}/" if reldir else ""
-        try:
-            names = os.listdir(fd)
-        except OSError as exc:
-            os.close(fd)
-            yield [_error(reldir or ".", f"cannot read directory: {exc.strerror or exc}")]
-            continue
         try:
             for name in names:
                 rel = above + name
