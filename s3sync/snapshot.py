@@ -9,10 +9,18 @@ File times are coarse (a jiffy on ext4, a second or two on older file systems), 
 write in the same tick as the last one leaves the status as it was. A file changed
 that recently when it was opened is "racy": its reads are hashed, and the check reads
 them again and compares, as git does for racy index entries.
+
+A write(2) sets the times when it starts, then copies its pages while it holds the
+file's lock; readers on ext4, tmpfs and btrfs do not take that lock, so a writer
+stopped halfway (preempted, throttled) shows them a mix that stays put for both
+reads. Before reading a racy file again, the check asks for the first hole, which
+takes the lock on those file systems and so waits out a write in flight; XFS
+readers take the lock for every read and never see a mix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat as st
 import time
@@ -33,6 +41,13 @@ RACY_NS = 3 * 10**9
 def _signature(status: os.stat_result) -> tuple[int, int, int, int]:
     # ctime moves on every write and on chmod, even when the writer restores the mtime
     return (status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino)
+
+
+def _wait_for_a_write_in_flight(fd: int) -> None:
+    # SEEK_HOLE takes the inode lock shared (ext4, tmpfs, btrfs); a file system
+    # without holes answers "at the end" at once, and an empty file says ENXIO
+    with contextlib.suppress(OSError):
+        os.lseek(fd, 0, os.SEEK_HOLE)
 
 
 class Snapshot:
@@ -86,6 +101,8 @@ class Snapshot:
 
     def verify(self) -> None:
         """Raise SourceChanged unless the file is still the version that was opened."""
+        if self._read:
+            _wait_for_a_write_in_flight(self._fd)
         now = _signature(os.fstat(self._fd))
         if now != self._signature or os.pread(self._fd, 1, self.stat.size):
             raise SourceChanged(f"'{self.path}' changed while being read")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from s3sync.snapshot import Snapshot, SourceChanged
+from tests.unit.stalled_write import PAGE, set_when_blocked, stalled_write
 
 
 def after_the_next_tick(path: Path) -> None:
@@ -101,3 +103,33 @@ def test_an_old_file_is_not_racy_and_is_read_once(tmp_path: Path) -> None:
     with Snapshot(str(path)) as snap:
         assert not snap.racy
         assert snap.read_all() == b"old"
+
+
+def test_a_write_stopped_halfway_while_the_file_is_read_is_waited_out_and_caught(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"A" * 2 * PAGE)
+    outcome: list[object] = []
+    # the write set the file's times before it stopped: nothing moves them from here on
+    with (
+        stalled_write(str(path), b"B" * PAGE, b"B" * PAGE) as release,
+        Snapshot(str(path)) as snap,
+    ):
+        assert snap.racy
+        assert snap.read(0, 2 * PAGE) == b"B" * PAGE + b"A" * PAGE  # half written
+
+        def check() -> None:
+            try:
+                snap.verify()
+                outcome.append("verified")
+            except SourceChanged as changed:
+                outcome.append(changed)
+
+        checker = threading.Thread(target=check)
+        checker.start()
+        watcher = set_when_blocked(release, checker)  # the write goes on once verify waits
+        checker.join()
+        watcher.join()
+    assert path.read_bytes() == b"B" * 2 * PAGE
+    assert isinstance(outcome[0], SourceChanged), "a half-written file passed as one version"
