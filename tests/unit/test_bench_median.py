@@ -1,9 +1,13 @@
-"""The benchmark keeps the median run of a repeated phase, never hides a failure, and
-starts each run with the server idle."""
+"""The benchmark keeps the median run of a repeated phase, never hides a failure,
+starts each run with the server idle, and starts no sooner than it should after the
+last run's cleanup."""
 
 from __future__ import annotations
 
-from benchmarks.run import Figure, cpu_seconds, median, settle
+import time
+from pathlib import Path
+
+from benchmarks.run import Figure, cpu_seconds, mark_cleaned, median, settle, wait_out_cleanup
 
 
 def run(wall: float, code: int = 0) -> Figure:
@@ -78,3 +82,51 @@ def test_a_tool_reports_its_own_peak_not_the_benchmarks() -> None:
     assert exit_code == 3
     assert 0 < rss < 100 and wall > 0 and cpu >= 0
     del ballast
+
+
+class Clock:
+    """A wall clock that moves only when slept on."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_a_run_soon_after_the_last_cleanup_waits_out_the_rest(tmp_path: Path) -> None:
+    stamp = tmp_path / "cleaned"
+    stamp.write_text("1000.0\n")
+    clock = Clock(1100.0)
+    assert wait_out_cleanup(stamp, quiet=600.0, clock=clock, sleep=clock.sleep) == 500.0
+    assert clock.slept == [500.0]
+
+
+def test_a_run_long_after_the_last_cleanup_or_with_none_starts_at_once(tmp_path: Path) -> None:
+    stamp = tmp_path / "cleaned"
+    clock = Clock(1700.0)
+    assert wait_out_cleanup(stamp, quiet=600.0, clock=clock, sleep=clock.sleep) == 0.0
+    for text in ("1000.0\n", "not a time\n"):
+        stamp.write_text(text)
+        assert wait_out_cleanup(stamp, quiet=600.0, clock=clock, sleep=clock.sleep) == 0.0
+    assert clock.slept == []
+
+
+def test_a_clock_set_back_waits_no_longer_than_the_quiet_time(tmp_path: Path) -> None:
+    stamp = tmp_path / "cleaned"
+    stamp.write_text("5000.0\n")
+    clock = Clock(1000.0)
+    assert wait_out_cleanup(stamp, quiet=600.0, clock=clock, sleep=clock.sleep) == 600.0
+
+
+def test_the_cleanup_noted_is_the_one_waited_for(tmp_path: Path) -> None:
+    stamp = tmp_path / ".bench" / "cleaned"  # the directory need not exist yet
+    mark_cleaned(stamp)
+    clock = Clock(time.time() + 60.0)
+    waited = wait_out_cleanup(stamp, quiet=600.0, clock=clock, sleep=clock.sleep)
+    assert 539.0 < waited <= 540.0
