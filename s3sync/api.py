@@ -26,8 +26,8 @@ from s3sync.progress import (
     Reporter,
     TeeReporter,
 )
+from s3sync.push_options import PushOptions
 from s3sync.remote import Connection
-from s3sync.uploading import PushOptions
 
 MIB = 1024 * 1024
 

@@ -7,7 +7,6 @@ import os
 import signal
 import sys
 import threading
-import traceback
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -285,6 +284,8 @@ def _run(
         ctx.exit(ExitCode.INTERRUPTED)
     except Exception as exc:
         if debug:
+            import traceback  # here: loading it costs every run a millisecond and more
+
             traceback.print_exc()
         click.echo(f"s3sync {name}: internal error: {exc!r} (--debug shows where)", err=True)
         ctx.exit(ExitCode.PARTIAL)
@@ -525,6 +526,8 @@ def _finish_stream(
         ctx.exit(ExitCode.INTERRUPTED)
     except Exception as exc:
         if debug:
+            import traceback  # here: loading it costs every run a millisecond and more
+
             traceback.print_exc()
         click.echo(f"s3sync {name}: internal error: {exc!r} (--debug shows where)", err=True)
         ctx.exit(ExitCode.PARTIAL)

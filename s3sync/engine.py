@@ -14,8 +14,10 @@ import collections
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
+
+if TYPE_CHECKING:  # concurrent.futures loads logging: a run that uploads nothing skips both
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 E = TypeVar("E")
 A = TypeVar("A")
@@ -33,7 +35,7 @@ class Runners(NamedTuple, Generic[R]):
 
 
 # begin an action off the workers and return its Future, or None: see ``stream``
-Start = Callable[[A, Runners[R]], Future[R] | None]
+Start = Callable[[A, Runners[R]], "Future[R] | None"]
 
 
 def chain(source: Future[R], target: Future[R]) -> None:
@@ -174,7 +176,7 @@ def stream(
     budgets = [threading.Semaphore(backlog) for _ in sources]
     handled = threading.Condition()
     live_sources = [True] * len(sources)
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="s3sync-work") if workers else None
+    pool: ThreadPoolExecutor | None = None  # made for the first action: a no-op has none
     limit = max(1, 4 * workers)
     inflight = 0
     ended = threading.Event()
@@ -201,13 +203,23 @@ def stream(
                 if stopped():
                     return None
 
+    def workers_pool() -> ThreadPoolExecutor:
+        nonlocal pool
+        if pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="s3sync-work")
+        return pool
+
     runners: Runners[R] | None = (
-        Runners(pool.submit, lambda fn: events.put(_Call(fn))) if pool is not None else None
+        Runners(lambda fn: workers_pool().submit(fn), lambda fn: events.put(_Call(fn)))
+        if workers
+        else None
     )
 
     def submit(action: A) -> Iterator[R]:
         nonlocal inflight
-        if pool is None or runners is None:
+        if runners is None:
             yield perform(action)
             return
         while inflight >= limit:
@@ -219,7 +231,7 @@ def stream(
                 early.append(item)
         future = start(action, runners) if start is not None else None
         if future is None:
-            future = pool.submit(perform, action)
+            future = workers_pool().submit(perform, action)
         inflight += 1
         future.add_done_callback(lambda f: events.put(_Done(f)))
 

@@ -9,6 +9,7 @@ is stored with the object, so a push can tell when only the headers must change.
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -222,8 +223,31 @@ def gzipped_digest(value: str | None) -> bool:
 
 @functools.lru_cache(maxsize=256)  # a no-op push asks it for every file: few distinct sets
 def _digest(fields: tuple[tuple[str, str], ...], metadata: tuple[tuple[str, str], ...]) -> str:
-    import hashlib  # here: most runs never make a digest (see etags.md5)
-    import json
+    return _sha256_hex(_json_text((fields, metadata)).encode())[:16]
 
-    canonical = json.dumps([fields, metadata])
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+def _json_text(lists: tuple[tuple[tuple[str, str], ...], ...]) -> str:
+    """Return ``json.dumps(lists)``: nested lists of strings, written as json writes them,
+    without loading json (a no-op push pays every import; json costs a millisecond)."""
+    try:
+        from _json import encode_basestring_ascii as quote  # json.dumps's own string writer
+    except ImportError:  # not CPython
+        import json
+
+        return json.dumps(lists)
+    rows = (", ".join(f"[{quote(k)}, {quote(v)}]" for k, v in pairs) for pairs in lists)
+    return "[" + ", ".join(f"[{row}]" for row in rows) + "]"
+
+
+def _sha256_hex(data: bytes) -> str:
+    """Return the SHA-256 of *data* in hex, from Python's own module when it has one:
+    hashlib loads OpenSSL, two milliseconds of every push that makes a digest."""
+    for name in ("_sha2", "_sha256"):  # Python 3.12 and later, 3.11
+        try:
+            module: Any = importlib.import_module(name)
+        except ImportError:
+            continue
+        return str(module.sha256(data).hexdigest())
+    import hashlib  # a Python built without them
+
+    return hashlib.sha256(data).hexdigest()

@@ -1,8 +1,14 @@
-"""Frozen value types shared by every layer: stats, reasons, actions, outcomes, the report."""
+"""Frozen value types shared by every layer: stats, reasons, actions, outcomes, the report.
+
+The values are named tuples, not frozen dataclasses: every run pays for making its
+classes at import, and a dataclass takes six times as long to make. Being tuples, two
+values of different types with the same fields compare equal: compare types first.
+"""
 
 from __future__ import annotations
 
 import enum
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -25,15 +31,14 @@ class Stat(NamedTuple):
     headers: str | None = None  # digest of an object's headers, when the index knows it
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectInfo:
+class ObjectInfo(NamedTuple):
     """What a HEAD or GET tells of one object: size, LastModified (ns), ETag, user metadata."""
 
     size: int
     last_modified_ns: int
     etag: str
     metadata: Mapping[str, str]
-    headers: Mapping[str, object] = field(default_factory=dict)  # as the store names them
+    headers: Mapping[str, object] = types.MappingProxyType({})  # as the store names them
 
 
 class Reason(enum.Enum):
@@ -50,8 +55,7 @@ class Reason(enum.Enum):
     ENCODING = "encoding"  # the file is unchanged; it must be sent (un)compressed now
 
 
-@dataclass(frozen=True, slots=True)
-class Upload:
+class Upload(NamedTuple):
     """Put the local file at *path* (relative to the source root) as *key*.
 
     *previous* is what the destination held (listing or index), None for a new key.
@@ -66,16 +70,14 @@ class Upload:
     content: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Delete:
+class Delete(NamedTuple):
     """Remove *key*, which has no local counterpart."""
 
     key: str
     reason: Reason = Reason.GONE
 
 
-@dataclass(frozen=True, slots=True)
-class Download:
+class Download(NamedTuple):
     """Fetch *key* into the file at *path* (relative to the destination root).
 
     *stat* is the listed object (size, LastModified, ETag); *local* the file there now.
@@ -90,8 +92,7 @@ class Download:
     local: Stat | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Copy:
+class Copy(NamedTuple):
     """Copy the object *source_key* (of *stat*) to *key*; *previous* is what *key* holds."""
 
     key: str
@@ -101,8 +102,7 @@ class Copy:
     previous: Stat | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RemoveLocal:
+class RemoveLocal(NamedTuple):
     """Remove the local file at *path*, which has no object."""
 
     path: str
@@ -123,8 +123,7 @@ class Severity(enum.Enum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(NamedTuple):
     """Something found while scanning that was not transferred, and why."""
 
     path: str
@@ -132,8 +131,7 @@ class Problem:
     severity: Severity
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """The result of performing one action; *error* is a one-line message or None."""
 
     action: Action
@@ -153,8 +151,7 @@ class Outcome:
         return self.error is None
 
 
-@dataclass(frozen=True, slots=True)
-class Invalidation:
+class Invalidation(NamedTuple):
     """The CloudFront invalidation a push made (or, in a dry run, would make)."""
 
     distribution: str

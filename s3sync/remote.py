@@ -16,7 +16,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
@@ -30,6 +29,8 @@ from s3sync.model import ObjectInfo, Stat
 from s3sync.retry import Retrier, RetryPolicy
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     import boto3
     from mypy_boto3_s3 import S3Client
 
@@ -762,6 +763,8 @@ class S3Store:
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._parts is None:
+                from concurrent.futures import ThreadPoolExecutor  # not for a run without parts
+
                 self._parts = ThreadPoolExecutor(
                     self._part_workers, thread_name_prefix="s3sync-part"
                 )

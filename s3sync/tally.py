@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, TypeVar
 
 from s3sync import engine
@@ -12,6 +11,8 @@ from s3sync.errors import RemoteError, S3SyncError
 from s3sync.model import Action, Outcome, Reason, Report
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from s3sync.progress import Reporter
 
 A = TypeVar("A", bound=Action)

@@ -1,23 +1,19 @@
 """Uploading one file: on a worker, or started off the workers and settled by the
-reporting thread; the options of a push."""
+reporting thread."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from s3sync import engine
-from s3sync.cdn_paths import DEFAULT_BUDGET
 from s3sync.compression import SOURCE_MD5_KEY, SOURCE_SIZE_KEY, GzipSource
-from s3sync.diff import Compare, DeleteLimit
+from s3sync.diff import Compare
 from s3sync.errors import Disposition, RemoteError, classify
 from s3sync.etags import used_part_size
-from s3sync.filters import ENTRY_POINTS
 from s3sync.hashing import content_matches, hash_file
 from s3sync.headers import DIGEST_KEY, Headers, digest, gzipped_digest
 from s3sync.model import ObjectInfo, Outcome, Reason, Upload, mtime_from_text, mtime_to_text
@@ -25,42 +21,12 @@ from s3sync.pages import GENERATED_KEY, PAGE_TYPE
 from s3sync.snapshot import Snapshot, SourceChanged
 
 if TYPE_CHECKING:
+    from s3sync.push_options import PushOptions
     from s3sync.remote import ObjectStore
 
 # a file up to this size may be read by the reporting thread and sent with no worker
 # waiting on it: the requests in flight (four per worker) hold at most this much each
 PUT_LATER_MAX = 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PushOptions:
-    """How a push behaves; the CLI's flags with the same defaults."""
-
-    workers: int = 16
-    fudge: float = 1200.0
-    delete: bool = True
-    dry_run: bool = False
-    filters: tuple[tuple[bool, str], ...] = ()
-    follow_symlinks: bool = True
-    index: str | None = None
-    ignore_index: bool = False
-    allow_empty_source: bool = False
-    max_delete: DeleteLimit | None = None
-    compare: Compare = Compare.MTIME
-    force: bool = False
-    ignore_existing: bool = False
-    limit: int | None = None
-    multipart_threshold: int = 8 * 1024 * 1024
-    part_size: int = 8 * 1024 * 1024
-    headers: Headers = field(default_factory=Headers)  # what each object is sent with
-    order: tuple[str, ...] = ENTRY_POINTS  # upload groups after the rest, one by one
-    generate_index_html: bool = False  # a listing page for directories without index.html
-    cloudfront: tuple[str, ...] = ()  # distributions to invalidate after a successful push
-    invalidation_budget: int = DEFAULT_BUDGET  # paths at most, before wildcards
-
-    def layout(self, size: int) -> int:
-        """Return the part size an upload of *size* bytes uses (0: a single part)."""
-        return used_part_size(size, self.part_size) if size >= self.multipart_threshold else 0
 
 
 def perform_upload(
@@ -103,7 +69,7 @@ def perform_upload(
             why, hashed = _compare_object(upload, info, path, wanted, options.compare)
             if why is None:
                 return _in_place(upload, info, fields, metadata, wanted, store, options, retried)
-            upload = dataclasses.replace(upload, reason=why)
+            upload = upload._replace(reason=why)
         elif upload.reason is Reason.UNVERIFIED:
             assert upload.previous is not None
             same, hashes, hashed = content_matches(
@@ -116,7 +82,7 @@ def perform_upload(
                 return Outcome(
                     upload, None, len(retried), unchanged=True, hashed=hashed, hashes=hashes
                 )
-            upload = dataclasses.replace(upload, reason=Reason.CONTENT)
+            upload = upload._replace(reason=Reason.CONTENT)
         if options.dry_run:
             return Outcome(upload, dry_run=True, hashed=hashed)
         fields, metadata, wanted = intended()
@@ -218,7 +184,7 @@ def _as_read(upload: Upload, snapshot: Snapshot) -> Upload:
     """Return *upload* with the size and mtime of the version *snapshot* read (the index
     records what was stored, not what the scan saw)."""
     read = upload.stat._replace(size=snapshot.stat.size, mtime_ns=snapshot.stat.mtime_ns)
-    return dataclasses.replace(upload, stat=read)
+    return upload._replace(stat=read)
 
 
 def _uploaded(
@@ -296,7 +262,7 @@ def _in_place(
     (CopyObject onto itself: no bytes move), or leave it when it has them."""
     if info.metadata.get(DIGEST_KEY) == wanted:
         return Outcome(upload, None, len(retried), unchanged=True, etag=info.etag, headers=wanted)
-    fix = dataclasses.replace(upload, reason=Reason.HEADERS)
+    fix = upload._replace(reason=Reason.HEADERS)
     if options.dry_run:
         return Outcome(fix, dry_run=True)
     kept = {k: v for k, v in info.metadata.items() if k in _KEPT_ON_FIX}

@@ -6,7 +6,6 @@ parts); across endpoints or credentials they stream through in parts, bounded in
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -98,7 +97,7 @@ def _perform_copy(
             recorded = dest.head(action.key, on_retry=on_retry).metadata.get(SOURCE_ETAG)
             if same_etag(recorded, action.stat.etag):
                 return Outcome(action, None, len(retried), unchanged=True)
-            action = dataclasses.replace(action, reason=Reason.CONTENT)
+            action = action._replace(reason=Reason.CONTENT)
         if options.dry_run:
             return Outcome(action, dry_run=True, retries=len(retried))
         multipart_source = "-" in (action.stat.etag or "")

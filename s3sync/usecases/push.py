@@ -7,11 +7,9 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, cast
 
 from s3sync import engine, walker
-from s3sync.compression import gzip_bytes
 from s3sync.deleting import delete_objects
 from s3sync.diff import (
     LEAD,
@@ -39,12 +37,14 @@ from s3sync.model import (
     Stat,
     Upload,
 )
-from s3sync.pages import Directories
 from s3sync.paths import Location, key_problem
+from s3sync.push_options import PushOptions
 from s3sync.tally import Tally
-from s3sync.uploading import PushOptions, page_headers, perform_upload, start_upload
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from s3sync.pages import Directories
     from s3sync.progress import Reporter
     from s3sync.remote import CloudFront, ObjectStore
 
@@ -65,6 +65,8 @@ def _page_uploads(
     """Yield the uploads of the listing pages that are missing or differ from their
     objects (known by ETag: a page is one PutObject of its bytes, so the ETag is their
     MD5); claim each page's object so it is not deleted."""
+    from s3sync.compression import gzip_bytes
+    from s3sync.uploading import page_headers
 
     def note(relpath: str) -> str:
         return "headers " + digest(*page_headers(headers, relpath))
@@ -186,7 +188,11 @@ def run(
     filters = Filter(options.filters)
     counts = {"local": 0, "remote": 0}
     aliases: dict[str, str] = {}  # key a server may store a backslashed name as -> the name
-    directories = Directories() if options.generate_index_html else None
+    directories: Directories | None = None
+    if options.generate_index_html:
+        from s3sync.pages import Directories
+
+        directories = Directories()
     failed_uploads = 0  # an upload that failed keeps later --order groups back
 
     def tell(problem: Problem) -> None:
@@ -371,7 +377,10 @@ def run(
             for upload in pages:
                 yield from tally.planned(upload)
 
+    # the upload code is loaded by the first upload: a no-op run never needs it
     def transfer(action: Upload, failed: RemoteError | None = None) -> Outcome:
+        from s3sync.uploading import perform_upload
+
         return perform_upload(
             action,
             root=src,
@@ -386,6 +395,8 @@ def run(
     def start(
         action: Upload, runners: engine.Runners[Outcome | None]
     ) -> Future[Outcome | None] | None:
+        from s3sync.uploading import start_upload
+
         return start_upload(
             action,
             runners,

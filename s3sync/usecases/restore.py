@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import threading
@@ -114,23 +113,23 @@ def _verify(
         )
         if matches:
             return same(action.stat.etag, hashed)
-        return dataclasses.replace(action, reason=Reason.CONTENT), hashed
+        return action._replace(reason=Reason.CONTENT), hashed
     info = store.head(action.key, on_retry=retried.append)
     if _is_generated(info):
         return Outcome(action, retries=len(retried), unchanged=True)
     if SOURCE_SIZE_KEY in info.metadata:  # compressed: what it recorded of its file decides
         if info.metadata[SOURCE_SIZE_KEY] != str(local.size):
-            return dataclasses.replace(action, reason=Reason.SIZE), 0
+            return action._replace(reason=Reason.SIZE), 0
         if compare is Compare.CHECKSUM:
             hasher, hashed = hash_file(path, ())
             if hasher.single().strip('"') == info.metadata.get(SOURCE_MD5_KEY):
                 return same(info.etag, hashed)
-            return dataclasses.replace(action, reason=Reason.CONTENT), hashed
+            return action._replace(reason=Reason.CONTENT), hashed
     elif local.size != action.stat.size:
-        return dataclasses.replace(action, reason=Reason.SIZE), 0
+        return action._replace(reason=Reason.SIZE), 0
     if file_mtime(info) == local.mtime_ns:
         return same(info.etag)
-    return dataclasses.replace(action, reason=Reason.MTIME), 0
+    return action._replace(reason=Reason.MTIME), 0
 
 
 def _packed_size(info: ObjectInfo) -> int | None:

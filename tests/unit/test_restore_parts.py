@@ -10,7 +10,7 @@ import pytest
 from s3sync.errors import SourceError
 from s3sync.filters import Filter
 from s3sync.localtree import LocalTree, PathRefused, is_temp_name
-from s3sync.model import ObjectInfo, mtime_from_text, mtime_to_text
+from s3sync.model import ObjectInfo, Problem, mtime_from_text, mtime_to_text
 from s3sync.paths import unsafe_relpath
 from s3sync.usecases.restore import file_mtime
 from s3sync.walker import scan
@@ -62,11 +62,11 @@ def test_write_is_atomic_sets_mtime_and_mark_read_back_by_the_walker(tmp_path: P
     assert path.read_bytes() == b"hello world"
     assert path.stat().st_mtime_ns == 1_600_000_000_000_000_001
     (entry,) = scan(str(tmp_path), filters=Filter(), marks=True)
-    assert isinstance(entry, tuple) and entry[0] == "a/b/c.txt"
+    assert not isinstance(entry, Problem) and entry[0] == "a/b/c.txt"
     assert entry[1].etag == '"abc"'
     os.utime(path, ns=(1, 1_600_000_000_000_000_002))  # edited since: the mark no longer holds
     (entry,) = scan(str(tmp_path), filters=Filter(), marks=True)
-    assert isinstance(entry, tuple) and entry[1].etag is None
+    assert not isinstance(entry, Problem) and entry[1].etag is None
 
 
 def test_a_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -140,7 +140,7 @@ def test_a_pending_file_written_by_path_commits_with_mtime_and_mark(tmp_path: Pa
     assert path.read_bytes() == b"fetched"
     assert path.stat().st_mtime_ns == 1_600_000_000_000_000_000
     (entry,) = scan(str(tmp_path), filters=Filter(), marks=True)
-    assert isinstance(entry, tuple) and entry[1].etag == '"e"'
+    assert not isinstance(entry, Problem) and entry[1].etag == '"e"'
     assert [p.name for p in (tmp_path / "a/b").iterdir()] == ["c.txt"]
 
 
