@@ -153,6 +153,7 @@ class _Bookkeeper:
         if self.index is not None and complete:
             if device is not None:
                 self.index.set_meta("device", str(device))
+            self.index.save_snapshot()
             self.index.commit()
         if self._open is not None:
             self._open.close()
