@@ -21,6 +21,15 @@ def _read(index: Index) -> dict[str, Stat]:
     return dict(rows)
 
 
+def _committed(path: str, rows: dict[str, Stat]) -> Index:
+    """Return a new index at *path* holding *rows*, committed and still open."""
+    index = Index.rebuild(path, BINDING)
+    for relpath, stat in rows.items():
+        index.put(relpath, stat, stat.etag, stat.headers)
+    index.commit()
+    return index
+
+
 def _snapshots(path: str) -> int:
     with sqlite3.connect(path) as conn:
         return int(conn.execute("SELECT count(*) FROM snapshot").fetchone()[0])
@@ -54,8 +63,7 @@ def test_pages_always_show_the_rows(
     """Whatever mix of writes, saved snapshots and reopenings: what pages() gives is
     exactly what was written, snapshot or not."""
     path = str(tmp_path_factory.mktemp("i") / "i.db")
-    index = Index.rebuild(path, BINDING)
-    index.commit()
+    index = _committed(path, {})
     expected: dict[str, Stat] = {}
     for op, relpath, stat in steps:
         if op == "put":
@@ -98,9 +106,7 @@ def test_pages_come_from_the_snapshot_while_it_stands(tmp_path: Path) -> None:
 
 def test_a_damaged_snapshot_is_passed_over_for_the_rows(tmp_path: Path) -> None:
     path = str(tmp_path / "i.db")
-    index = Index.rebuild(path, BINDING)
-    index.put("a.txt", Stat(1, 10))
-    index.commit()
+    index = _committed(path, {"a.txt": Stat(1, 10)})
     for blob in (b"\x00garbage", b"N", b"[\x00\x00\x00\x00"):
         with sqlite3.connect(path) as conn:
             conn.execute("INSERT OR REPLACE INTO snapshot VALUES (1, ?)", (blob,))
@@ -110,10 +116,7 @@ def test_a_damaged_snapshot_is_passed_over_for_the_rows(tmp_path: Path) -> None:
 
 def test_an_index_from_before_snapshots_gets_them_on_open(tmp_path: Path) -> None:
     path = str(tmp_path / "i.db")
-    index = Index.rebuild(path, BINDING)
-    index.put("a.txt", Stat(1, 10))
-    index.commit()
-    index.close()
+    _committed(path, {"a.txt": Stat(1, 10)}).close()
     with sqlite3.connect(path) as conn:
         conn.executescript(
             "DROP TRIGGER snapshot_insert; DROP TRIGGER snapshot_update;"
