@@ -212,19 +212,23 @@ def push_pair(
     recheck: Callable[[str, Stat], Reason | None] | None = None,
     *,
     compressed: tuple[Callable[[str], bool], Rule] | None = None,
+    unknown_headers: Reason | None = None,
 ) -> Callable[[str, Stat, Stat], Upload | None]:
     """Return the pairing function of push: upload when *rule* gives a reason, else when
     *recheck* gives one for the object (its headers may not be the ones it should have).
 
-    *compressed* is ``(applies, rule)``: the paths *applies* to use that rule instead,
-    because their objects are compressed and the listed size is not the file's.
+    *recheck* is only asked about objects whose headers' digest is known; the reason of
+    the others is *unknown_headers* (most objects of a no-op run with an index: not
+    calling it for each is a fortieth of that run). *compressed* is ``(applies, rule)``:
+    the paths *applies* to use that rule instead, because their objects are compressed
+    and the listed size is not the file's.
     """
 
     def pair(relpath: str, local: Stat, remote: Stat) -> Upload | None:
         use = compressed[1] if compressed is not None and compressed[0](relpath) else rule
         reason = use(local, remote)
         if reason is None and recheck is not None:
-            reason = recheck(relpath, remote)
+            reason = unknown_headers if remote.headers is None else recheck(relpath, remote)
         if reason is None:
             if on_unchanged is not None:
                 on_unchanged(relpath, local)

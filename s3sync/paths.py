@@ -73,6 +73,16 @@ def key_problem(key: str) -> str | None:
     return None
 
 
+def ascii_room(prefix: str) -> int:
+    """Return the longest ASCII relative path whose key under *prefix* S3 can store
+    (-1: none, the prefix itself is not UTF-8). A walk checks only the other paths with
+    ``key_problem``: its call for every file was a fortieth of a no-op run with an index."""
+    try:
+        return MAX_KEY_BYTES - len(prefix.encode("utf-8"))
+    except UnicodeEncodeError:
+        return -1
+
+
 def ancestors(relpath: str) -> list[str]:
     """Return the directories above *relpath*, outermost first (``a/b/c`` -> ``a``, ``a/b``)."""
     parts = relpath.split("/")[:-1]

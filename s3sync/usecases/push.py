@@ -37,7 +37,7 @@ from s3sync.model import (
     Stat,
     Upload,
 )
-from s3sync.paths import Location, key_problem
+from s3sync.paths import Location, ascii_room, key_problem
 from s3sync.push_options import PushOptions
 from s3sync.tally import Tally
 
@@ -256,9 +256,8 @@ def run(
     rule = rule_with(exact=trusted, verdict=verdict)
 
     def recheck(relpath: str, remote: Stat) -> Reason | None:
-        """Why an unchanged file's object must change: its headers or its encoding."""
-        if remote.headers is None:  # not known: worth a HEAD only when headers are set
-            return Reason.HEADERS if options.headers.configured else None
+        """Why an unchanged file's object, whose headers' digest is known, must change:
+        its headers or its encoding."""
         wanted = options.headers.digest_for(
             relpath, lambda: content_type(os.path.join(src, relpath))
         )
@@ -279,6 +278,8 @@ def run(
             books.unchanged if books.records_unchanged else None,
             recheck if not (options.force or options.ignore_existing) else None,
             compressed=compressed,
+            # headers not known: worth a HEAD only when headers are set
+            unknown_headers=Reason.HEADERS if options.headers.configured else None,
         ),
         new_local=lambda relpath, stat: Upload(dest.key(relpath), relpath, stat, Reason.NEW),
         lead=None if trusted else LEAD,  # the index, read first, is all in memory anyway
@@ -307,6 +308,7 @@ def run(
         """The actions of a batch of the walk. One loop over the files, not a few calls
         for each: a no-op run with an index spends a quarter of its time here."""
         local, key, planned = matcher.local, dest.key, tally.planned
+        room = ascii_room(dest.prefix)
         files = 0
         try:
             for value in batch:
@@ -314,16 +316,16 @@ def run(
                     note(value)
                     continue
                 relpath, stat = value
-                object_key = key(relpath)
-                problem = key_problem(object_key)
-                if problem is not None:
-                    note(Problem(relpath, problem, Severity.ERROR))
-                    continue
+                if not (relpath.isascii() and len(relpath) <= room):
+                    problem = key_problem(key(relpath))
+                    if problem is not None:
+                        note(Problem(relpath, problem, Severity.ERROR))
+                        continue
                 files += 1
                 if directories is not None:
                     directories.add(relpath, stat.size, stat.mtime_ns)
                 if "\\" in relpath:  # some servers store it under another name
-                    aliases[object_key.replace("\\", "/")] = relpath
+                    aliases[key(relpath).replace("\\", "/")] = relpath
                 action = local(relpath, stat)
                 if action is not None:
                     yield from planned(action)

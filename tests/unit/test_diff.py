@@ -356,3 +356,21 @@ def test_the_lead_never_holds_both_sides_and_never_changes_a_decision(
     assert matcher.unchanged == len(set(local) & set(remote))
     assert {r for r, _ in matcher.remote_leftovers()} == set(remote) - set(local)
     assert {r for r, _ in matcher.local_leftovers()} == set(local) - set(remote)
+
+
+@pytest.mark.parametrize("unknown", [None, Reason.HEADERS])
+def test_objects_whose_headers_are_not_known_get_the_unknown_reason_unasked(
+    unknown: Reason | None,
+) -> None:
+    asked: list[str] = []
+
+    def recheck(rel: str, _remote: Stat) -> Reason | None:
+        asked.append(rel)
+        return Reason.ENCODING
+
+    pair = push_pair(str, exact_reason, None, recheck, unknown_headers=unknown)
+    same = Stat(10, 100)
+    unknown_pair = pair("a.html", same, Stat(10, 100))
+    assert (unknown_pair.reason if unknown_pair else None) is unknown and asked == []
+    known = pair("b.html", same, Stat(10, 100, headers="digest"))
+    assert known is not None and known.reason is Reason.ENCODING and asked == ["b.html"]

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from s3sync.errors import ConfigError
 from s3sync.filters import Filter
-from s3sync.paths import Location, ancestors, key_problem, parse_s3_url
+from s3sync.paths import Location, ancestors, ascii_room, key_problem, parse_s3_url
 
 
 @pytest.mark.parametrize(
@@ -123,6 +123,15 @@ def test_key_problems() -> None:
     assert key_problem("é" * 512) is None  # 1,024 bytes
     assert "1026 bytes" in (key_problem("é" * 513) or "")
     assert "UTF-8" in (key_problem("bad-\udcff.txt") or "")
+
+
+@given(st.text(max_size=1100) | st.just("bad-\udcff/"), st.integers(0, 1100))
+def test_ascii_room_is_where_keys_stop_fitting(prefix: str, length: int) -> None:
+    """The walk's shortcut: an ASCII path no longer than the room needs no key_problem,
+    and one character more does not fit."""
+    room = ascii_room(prefix)
+    relpath = "a" * length
+    assert (key_problem(prefix + relpath) is None) == (length <= room)
 
 
 def test_ancestors() -> None:
