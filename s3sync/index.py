@@ -155,9 +155,10 @@ class Index:
         if self.get_meta(name) != value:
             self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
 
-    def pages(self) -> Iterator[list[tuple[str, Stat]]]:
+    def pages(self) -> Iterator[Iterable[tuple[str, Stat]]]:
         """Yield every row as ``(relpath, Stat)``, a page at a time, from its own connection:
-        from the snapshot when there is one, else from the rows."""
+        from the snapshot when there is one (all of it, one page made as it is read),
+        else from the rows."""
         reader = sqlite3.connect(self.path, check_same_thread=False)
         new = tuple.__new__
         try:
@@ -170,9 +171,7 @@ class Index:
                     itertools.repeat(Stat),
                     zip(sizes, mtimes, etags, itertools.repeat(None), headers),
                 )
-                entries = list(zip(keys, stats, strict=True))
-                for start in range(0, len(entries), PAGE):
-                    yield entries[start : start + PAGE]
+                yield zip(keys, stats, strict=True)
                 return
             cursor = reader.execute(_ROWS)
             while rows := cursor.fetchmany(PAGE):

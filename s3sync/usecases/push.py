@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from s3sync.remote import CloudFront, ObjectStore
 
 
-Page = list[tuple[str, Stat]]
+Page = Iterable[tuple[str, Stat]]
 _REMOTE, _WALK = 0, 1  # the remote side first: inline, an index is read before the walk
 
 
