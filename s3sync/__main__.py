@@ -12,7 +12,7 @@ def main() -> None:
     collector, whose passes (one per 700 new objects, from the first import on) find
     nothing and cost a no-op push with an index 6 ms, four percent of it.
     """
-    gc.set_threshold(100_000, 50, 100)
+    gc.set_threshold(100_000, 20, 10)
     from s3sync.cli import run  # after: its imports alone made the collector run 26 times
 
     run()

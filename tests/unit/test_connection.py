@@ -5,11 +5,14 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from s3sync import remote
 from s3sync.errors import ConfigError, Disposition, RemoteError, classify
+from s3sync.index import Binding, Index
+from s3sync.model import Stat
 from s3sync.remote import Clients, Connection, S3Store
 from s3sync.retry import Retrier, RetryPolicy
 
@@ -87,3 +90,27 @@ def test_with_an_endpoint_given_boto3s_client_waits_for_a_request_that_needs_it(
     assert made == []
     assert store.client is store.client
     assert made == ["http://127.0.0.1:9"]  # once, however often it is asked for
+
+
+def test_a_no_op_push_with_an_index_loads_nothing_it_does_not_use(tmp_path: Path) -> None:
+    """No request, no upload, no digest: none of what those need is loaded (every run
+    pays for its imports; these were a tenth of a no-op run with an index)."""
+    src = tmp_path / "site"
+    (src / "d").mkdir(parents=True)
+    for name in ("index.html", "d/a.css"):
+        (src / name).write_text(name)
+    index_path = tmp_path / "site.idx"
+    index = Index.rebuild(str(index_path), Binding("http://127.0.0.1:9", "b", "site/"))
+    for name in ("index.html", "d/a.css"):
+        info = (src / name).stat()
+        index.put(name, Stat(info.st_size, info.st_mtime_ns), '"e"')
+    index.commit()
+    index.close()
+    code = (
+        "import s3sync.api\n"
+        f"report = s3sync.api.push({str(src)!r}, 's3://b/site', index={str(index_path)!r},\n"
+        "    endpoint_url='http://127.0.0.1:9')\n"
+        "assert report.exit_code == 0 and report.unchanged == 2, report"
+    )
+    lazy = ("concurrent.futures", "logging", "hashlib", "json", "traceback", "s3sync.uploading")
+    assert loaded(code, (*lazy, "boto3", "botocore", "awscrt", "zlib")) == []
