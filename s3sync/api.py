@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -304,8 +303,7 @@ def copy(
         multipart_threshold=multipart_threshold,
         part_size=part_size,
     )
-    origin = dataclasses.replace(
-        connection,
+    origin = connection._replace(
         endpoint_url=source_endpoint_url or endpoint_url,
         region=source_region or region,
         profile=source_profile or profile,

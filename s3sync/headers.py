@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+import types
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from s3sync.errors import ConfigError
 from s3sync.filters import compile_rule, covers
@@ -46,13 +46,12 @@ GZIP_EXTENSIONS = frozenset(
 _GZIP_SUFFIX = "+gzip"  # ends the digest of the headers of a compressed object
 
 
-@dataclass(frozen=True, slots=True)
-class HeaderRule:
+class HeaderRule(NamedTuple):
     """One ``[[rules]]`` table: a glob and the headers of the paths it matches first."""
 
     glob: str
-    fields: Mapping[str, str] = field(default_factory=dict)  # boto3 argument -> value
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    fields: Mapping[str, str] = types.MappingProxyType({})  # boto3 argument -> value
+    metadata: Mapping[str, str] = types.MappingProxyType({})
     gzip: bool | None = None  # None: as --gzip says
 
 

@@ -16,7 +16,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -1252,8 +1251,7 @@ def _jitter() -> float:
     return random.random()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Connection:
+class Connection(NamedTuple):
     """How to reach S3 and how hard to try: the options every command shares."""
 
     endpoint_url: str | None = None
