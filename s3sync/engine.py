@@ -203,12 +203,16 @@ def stream(
                 if stopped():
                     return None
 
+    making = threading.Lock()
+
     def workers_pool() -> ThreadPoolExecutor:
         nonlocal pool
         if pool is None:
-            from concurrent.futures import ThreadPoolExecutor
+            with making:  # ``later`` may come from another thread: one pool, never two
+                if pool is None:
+                    from concurrent.futures import ThreadPoolExecutor
 
-            pool = ThreadPoolExecutor(workers, thread_name_prefix="s3sync-work")
+                    pool = ThreadPoolExecutor(workers, thread_name_prefix="s3sync-work")
         return pool
 
     runners: Runners[R] | None = (

@@ -243,3 +243,44 @@ def test_a_source_is_not_held_once_the_other_has_ended() -> None:
         )
     )
     assert handled == [(0, n) for n in range(5)]
+
+
+def test_work_sent_to_the_workers_from_many_threads_at_once_shares_one_pool() -> None:
+    from concurrent.futures import Future
+
+    ran_on: set[threading.Thread] = set()
+
+    def start(action: int, runners: engine.Runners[int]) -> Future[int]:
+        """Send work to the workers from eight threads at the same moment, before any
+        action has made the pool."""
+        gate = threading.Barrier(8)
+        sent: list[Future[int]] = []
+
+        def work() -> int:
+            ran_on.add(threading.current_thread())
+            return action
+
+        def send() -> None:
+            gate.wait()
+            sent.append(runners.later(work))
+
+        threads = [threading.Thread(target=send) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        done: Future[int] = Future()
+        done.set_result(sum(future.result() for future in sent))
+        return done
+
+    results = engine.stream(
+        [lambda: [3]],
+        lambda source, item: [item],
+        list,
+        lambda action: action,
+        workers=1,
+        cancel=threading.Event().is_set,
+        start=start,
+    )
+    assert list(results) == [24]
+    assert len(ran_on) == 1  # one worker: a second pool would have brought its own
