@@ -1,13 +1,22 @@
 """The benchmark keeps the median run of a repeated phase, never hides a failure,
-starts each run with the server idle, and starts no sooner than it should after the
+starts each run with the machine idle, and starts no sooner than it should after the
 last run's cleanup."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
-from benchmarks.run import Figure, cpu_seconds, mark_cleaned, median, settle, wait_out_cleanup
+from benchmarks.run import (
+    Figure,
+    busy_seconds,
+    cpu_seconds,
+    mark_cleaned,
+    median,
+    settle,
+    wait_out_cleanup,
+)
 
 
 def run(wall: float, code: int = 0) -> Figure:
@@ -31,8 +40,8 @@ def test_a_failed_run_is_kept_over_a_good_median() -> None:
     assert median([run(1.0), run(2.0), run(9.0, code=2)]).exit_code == 2
 
 
-class FakeServer:
-    """A server process whose CPU time grows by the given amounts, one per window."""
+class FakeMachine:
+    """A machine whose cores' busy time grows by the given amounts, one per window."""
 
     def __init__(self, burns: list[float]) -> None:
         self.burns = burns
@@ -43,32 +52,50 @@ class FakeServer:
         self.now += seconds
         self.cpu += self.burns.pop(0) if self.burns else 0.0
 
-    def used(self, _pid: int) -> float:
+    def used(self) -> float:
         return self.cpu
 
 
-def test_settle_waits_while_the_server_is_busy_then_returns() -> None:
-    server = FakeServer([0.5, 0.4, 0.01])  # busy, busy, idle
-    waited = settle(1, clock=lambda: server.now, sleep=server.sleep, used=server.used)
+def test_settle_waits_while_the_machine_is_busy_then_returns() -> None:
+    machine = FakeMachine([0.5, 0.4, 0.01])  # busy, busy, idle
+    waited = settle(clock=lambda: machine.now, sleep=machine.sleep, used=machine.used)
     assert waited == 1.5
 
 
+def test_settle_counts_a_tenth_of_a_core_as_busy() -> None:
+    machine = FakeMachine([0.06, 0.04])  # 0.12 of a core over half a second, then 0.08
+    waited = settle(clock=lambda: machine.now, sleep=machine.sleep, used=machine.used)
+    assert waited == 1.0
+
+
 def test_settle_gives_up_after_the_most_it_may_wait() -> None:
-    server = FakeServer([0.5] * 100)
-    waited = settle(1, most=3.0, clock=lambda: server.now, sleep=server.sleep, used=server.used)
+    machine = FakeMachine([0.5] * 100)
+    waited = settle(most=3.0, clock=lambda: machine.now, sleep=machine.sleep, used=machine.used)
     assert waited == 3.0
 
 
-def test_cpu_seconds_reads_this_process() -> None:
-    import os
+def test_busy_seconds_counts_every_busy_field_and_no_idle_wait_or_steal() -> None:
+    tick = os.sysconf("SC_CLK_TCK")
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    stat = "cpu  100 20 30 9000 500 4 6 700 0 0\ncpu0 50 10 15 4500 250 2 3 350 0 0\n"
+    assert busy_seconds(stat) == 160 / tick
 
+
+def test_busy_seconds_grows_while_this_process_works() -> None:
+    before = busy_seconds()
+    started = cpu_seconds(os.getpid())
+    while cpu_seconds(os.getpid()) - started < 0.05:  # whole ticks of CPU, however slow
+        sum(range(100_000))
+    assert busy_seconds() - before >= 0.04
+
+
+def test_cpu_seconds_reads_this_process() -> None:
     before = cpu_seconds(os.getpid())
     sum(range(3_000_000))
     assert cpu_seconds(os.getpid()) >= before > 0
 
 
 def test_a_tool_reports_its_own_peak_not_the_benchmarks() -> None:
-    import os
     import sys
 
     from benchmarks.run import run_measured
