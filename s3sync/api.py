@@ -394,8 +394,12 @@ def cat(
     profile: str | None = None,
     retries: int = 4,
     timeout: float = 60.0,
+    cancel: threading.Event | None = None,
 ) -> Report:
-    """Write the object ``s3://BUCKET/KEY`` *src* to the binary stream *out*, checked."""
+    """Write the object ``s3://BUCKET/KEY`` *src* to the binary stream *out*, checked.
+
+    Once *cancel* is set, the parts in flight finish and KeyboardInterrupt is raised.
+    """
     from s3sync.usecases import stream
 
     bucket, key = parse_object_url(src)
@@ -410,7 +414,7 @@ def cat(
     )
     store = connection.open(bucket)
     try:
-        return stream.cat(store, key, out, part_size=part_size, workers=workers)
+        return stream.cat(store, key, out, part_size=part_size, workers=workers, cancel=cancel)
     finally:
         store.close()
 

@@ -609,9 +609,15 @@ def cat(ctx: click.Context, /, src: str, verbose: bool, debug: bool, **options: 
     bounded memory; its size, and its MD5 where the ETag allows, are checked.
     """
     out = sys.stdout.buffer
+    cancel = threading.Event()
+    _on_signals(cancel)
     try:
         _finish_stream(
-            ctx, "cat", lambda: api.cat(src, out, **options), verbose=verbose, debug=debug
+            ctx,
+            "cat",
+            lambda: api.cat(src, out, cancel=cancel, **options),
+            verbose=verbose,
+            debug=debug,
         )
     except BrokenPipeError:  # the reader stopped early (| head): not our failure
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -11,7 +11,7 @@ import collections
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, BinaryIO
 
 from s3sync.errors import ConfigError, Disposition, RemoteError, classify
@@ -170,6 +170,25 @@ def _pipe_parts(
         pool.shutdown(wait=True)
 
 
+POLL = 0.2  # seconds between looks at the cancel flag while a part is awaited
+
+
+def _result(future: Future[bytes], cancel: threading.Event | None) -> bytes:
+    """Wait for *future*'s bytes; raise KeyboardInterrupt once *cancel* is set.
+
+    The signal handler only sets *cancel*, and this raises between waits: a
+    KeyboardInterrupt raised inside ``Future.result``'s wait can leave the future's
+    lock released and come out as RuntimeError('cannot release un-acquired lock').
+    """
+    if cancel is None:
+        return future.result()
+    while not cancel.is_set():
+        done, _ = wait((future,), timeout=POLL)
+        if done:
+            return future.result()
+    raise KeyboardInterrupt
+
+
 def cat(
     store: S3Store,
     key: str,
@@ -177,13 +196,16 @@ def cat(
     *,
     part_size: int,
     workers: int,
+    cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Report:
     """Write the object *key* to *out*, in order, from parallel ranged GETs; check it.
 
     At most *workers* parts are in memory. The bytes written are counted against the
     object's size and hashed against its ETag (single-part, or multipart when its part
-    size is known); a mismatch is a failure.
+    size is known); a mismatch is a failure. Once *cancel* is set (seen within
+    ``POLL`` seconds), the parts not started are dropped, those in flight finish, and
+    KeyboardInterrupt is raised.
     """
     started = clock()
     report = Report(command="cat")
@@ -207,7 +229,13 @@ def cat(
                 if len(window) >= workers:
                     break
             while window:
-                data = window.popleft().result()
+                try:
+                    data = _result(window[0], cancel)
+                except KeyboardInterrupt:
+                    for future in window:
+                        future.cancel()
+                    raise
+                window.popleft()
                 nxt = next(pending, None)
                 if nxt is not None:
                     window.append(pool.submit(store.get_range, key, *nxt, on_retry=on_retry))
