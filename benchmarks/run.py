@@ -55,12 +55,6 @@ class Figure:
         return 1000 * self.cpu / self.files if self.files else 0.0
 
 
-def cpu_seconds(pid: int) -> float:
-    """Return the CPU time process *pid* has used (user + system), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def busy_seconds(stat: str | None = None) -> float:
     """Return the CPU time all of this machine's cores have spent busy, from the first
     line of /proc/stat (or *stat*): user, nice, system, irq and softirq. Not idle, not

@@ -11,7 +11,6 @@ from pathlib import Path
 from benchmarks.run import (
     Figure,
     busy_seconds,
-    cpu_seconds,
     mark_cleaned,
     median,
     settle,
@@ -83,16 +82,10 @@ def test_busy_seconds_counts_every_busy_field_and_no_idle_wait_or_steal() -> Non
 
 def test_busy_seconds_grows_while_this_process_works() -> None:
     before = busy_seconds()
-    started = cpu_seconds(os.getpid())
-    while cpu_seconds(os.getpid()) - started < 0.05:  # whole ticks of CPU, however slow
+    started = time.process_time()
+    while time.process_time() - started < 0.06:  # whole ticks of CPU, however slow
         sum(range(100_000))
     assert busy_seconds() - before >= 0.04
-
-
-def test_cpu_seconds_reads_this_process() -> None:
-    before = cpu_seconds(os.getpid())
-    sum(range(3_000_000))
-    assert cpu_seconds(os.getpid()) >= before > 0
 
 
 def test_a_tool_reports_its_own_peak_not_the_benchmarks() -> None:
