@@ -19,16 +19,18 @@ def upload_reason(local: Stat, remote: Stat | None, *, fudge: float) -> Reason |
     """Return why *local* must be uploaded over *remote*, or None when it is up to date.
 
     The object's time is LastModified, the time it was uploaded, not the file's mtime;
-    clocks drift, so the file counts as changed while its mtime is later than
-    LastModified minus *fudge* seconds. A file edited shortly before an upload therefore
-    goes up again on the next runs, until one runs more than *fudge* after the edit.
+    clocks drift, so a file whose mtime is earlier than LastModified minus *fudge*
+    seconds is unchanged, and a later one is *ambiguous*, not changed: it may have been
+    written again with the same bytes (every site build does), or just before the
+    upload. Such a file of the object's size is UNVERIFIED: a worker compares its
+    content with the object's ETag (``hashing.settle``) and uploads only if they differ.
     """
     if remote is None:
         return Reason.NEW
     if local.size != remote.size:
         return Reason.SIZE
     if local.mtime_ns > remote.mtime_ns - int(fudge * NS):
-        return Reason.MTIME
+        return Reason.UNVERIFIED
     return None
 
 
@@ -36,14 +38,16 @@ def exact_reason(local: Stat, remote: Stat | None) -> Reason | None:
     """Return why *local* must be uploaded over what the index recorded, or None.
 
     The index holds the size and mtime of the file each object was uploaded from, so the
-    comparison is exact: any difference means the file changed.
+    comparison is exact: the same size and mtime mean the same file. Another mtime at
+    the same size is UNVERIFIED: the file may have been written again with the same
+    bytes, which a worker compares with the ETag the index recorded.
     """
     if remote is None:
         return Reason.NEW
     if local.size != remote.size:
         return Reason.SIZE
     if local.mtime_ns != remote.mtime_ns:
-        return Reason.MTIME
+        return Reason.UNVERIFIED
     return None
 
 
@@ -348,12 +352,17 @@ def push_rule(
     mode *verdict* may know from cached hashes whether the contents match; when it cannot
     tell the reason is UNVERIFIED: a worker reads the file and decides.
 
-    For a *compressed* object the listed size is not the file's, so only a recent mtime
-    decides; otherwise the pair is UNVERIFIED: a worker compares the file's size, mtime
-    or MD5 with what the object's metadata recorded of the file it was made from.
+    For a *compressed* object the listed size is not the file's: the pair is UNVERIFIED
+    and a worker compares the file's size, mtime or MD5 with what the object's metadata
+    recorded of the file it was made from.
+
+    Without *exact*, a file of the object's size written after its LastModified minus
+    the fudge is ambiguous (see ``upload_reason``): *verdict* settles it from cached
+    hashes when it can, else it stays UNVERIFIED for a worker to compare contents.
     """
     if compare is Compare.MTIME and not (ignore_existing or force or compressed):
-        return exact_reason if exact else fudge_rule(fudge)  # the common case, one call
+        common = exact_reason if exact else fudge_rule(fudge)  # one call a pair
+        return common if verdict is None else _settled_by(common, verdict)
 
     def rule(local: Stat, remote: Stat | None) -> Reason | None:
         if remote is None:
@@ -363,20 +372,40 @@ def push_rule(
         if force:
             return Reason.FORCED
         if compressed:
-            late = compare is Compare.MTIME and local.mtime_ns > remote.mtime_ns - int(fudge * NS)
-            return Reason.MTIME if late else Reason.UNVERIFIED
+            return Reason.UNVERIFIED
         if local.size != remote.size:
             return Reason.SIZE
         if compare is Compare.SIZE:
             return None
         if compare is Compare.CHECKSUM:
-            known = verdict(local, remote) if verdict is not None else None
-            if known is None:
-                return Reason.UNVERIFIED
-            return None if known else Reason.CONTENT
-        return exact_reason(local, remote) if exact else upload_reason(local, remote, fudge=fudge)
+            return _known(local, remote, verdict)
+        reason = exact_reason(local, remote) if exact else upload_reason(local, remote, fudge=fudge)
+        return _known(local, remote, verdict) if reason is Reason.UNVERIFIED else reason
 
     return rule
+
+
+def _known(
+    local: Stat, remote: Stat, verdict: Callable[[Stat, Stat], bool | None] | None
+) -> Reason | None:
+    """Return what cached hashes (*verdict*) say of a pair of equal sizes: None (same
+    bytes), CONTENT, or UNVERIFIED when they cannot tell."""
+    known = verdict(local, remote) if verdict is not None else None
+    if known is None:
+        return Reason.UNVERIFIED
+    return None if known else Reason.CONTENT
+
+
+def _settled_by(rule: Rule, verdict: Callable[[Stat, Stat], bool | None]) -> Rule:
+    """Return *rule* with the pairs it leaves UNVERIFIED settled by *verdict* if it can."""
+
+    def settled(local: Stat, remote: Stat | None) -> Reason | None:
+        reason = rule(local, remote)
+        if reason is Reason.UNVERIFIED and remote is not None:
+            return _known(local, remote, verdict)
+        return reason
+
+    return settled
 
 
 def same_etag(a: str | None, b: str | None) -> bool:
@@ -395,7 +424,9 @@ def copy_reason(
 ) -> Reason | None:
     """Return why the object *source* must be copied over *dest*, or None.
 
-    Checksum mode (copy's default) compares ETags. When either ETag is a multipart one
+    Checksum mode (copy's default) compares ETags; mtime mode does too for a source
+    written after the destination's LastModified minus *fudge*, and takes an older one
+    as copied already. When either ETag is a multipart one
     the two may differ for equal bytes (parts of other sizes): the pair is UNVERIFIED and
     the copy's ``s3sync-source-etag`` metadata decides.
     """
@@ -407,9 +438,10 @@ def copy_reason(
         return Reason.SIZE
     if compare is Compare.SIZE:
         return None
-    if compare is Compare.MTIME:
-        later = source.mtime_ns > dest.mtime_ns - int(fudge * NS)
-        return Reason.MTIME if later else None
+    if compare is Compare.MTIME and source.mtime_ns <= dest.mtime_ns - int(fudge * NS):
+        return None
+    # in checksum mode, or a source written after the copy minus the fudge: ambiguous,
+    # settled by the ETags both listings carry (the same bytes need no copy)
     if same_etag(source.etag, dest.etag):
         return None
     either_multipart = "-" in (source.etag or "") or "-" in (dest.etag or "")

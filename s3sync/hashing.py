@@ -1,13 +1,14 @@
-"""Reading a local file once to learn its ETags (whole, and in parts of given sizes)."""
+"""Reading a local file once to learn its ETags, and settling whether it holds an object."""
 
 from __future__ import annotations
 
 import base64
 import re
 from collections.abc import Callable, Iterable, Mapping
+from typing import NamedTuple
 
 from s3sync.etags import EtagHasher, candidate_part_sizes, parts_of
-from s3sync.model import ObjectInfo, Stat
+from s3sync.model import ObjectInfo, Settled, Stat, mtime_from_text
 
 CHUNK = 1024 * 1024
 
@@ -37,33 +38,103 @@ def _md5_from_metadata(metadata: Mapping[str, str]) -> str | None:
     return f'"{raw.hex()}"' if len(raw) == 16 else None
 
 
-def content_matches(
+def md5_shaped(etag: str) -> bool:
+    """Return True when *etag* can be an MD5 (``"<32 hex>"``) or one of part MD5s
+    (``"<32 hex>-N"``); other servers' and some encrypted objects' ETags are not."""
+    return _MD5_ETAG.fullmatch(etag) is not None
+
+
+_MD5_ETAG = re.compile(r'"?[0-9a-fA-F]{32}(-[0-9]+)?"?')
+# server-side encryption with these keys gives ETags that are not the MD5 of the bytes
+HIDES_MD5 = ("aws:kms", "aws:kms:dsse", "SSE-C")
+
+
+class Verdict(NamedTuple):
+    """Whether a file holds an object's bytes, how that was settled, the file's ETags
+    learnt on the way (part size, 0 for whole; ETag) and the bytes read."""
+
+    same: bool
+    by: Settled
+    hashes: tuple[tuple[int, str], ...] = ()
+    read: int = 0
+
+
+def settle(
     path: str,
     remote: Stat,
     *,
+    mtime_ns: int,
     part_sizes: Iterable[int],
     head: Callable[[], ObjectInfo],
-) -> tuple[bool, tuple[tuple[int, str], ...], int]:
-    """Return whether the file at *path* holds the object *remote*, its ETags, bytes read.
+    by_mtime: bool,
+) -> Verdict:
+    """Return whether the file at *path* (of mtime *mtime_ns*, same size) holds the
+    object *remote*, settled with the fewest requests.
 
-    The listing's ETag decides: MD5 for a single-part object; for a multipart one, the
-    part sizes that fit its part count, *part_sizes* first. Only when none fits is the
-    object asked (*head*) for the part size s3sync recorded, or another tool's MD5.
+    By content first: the file's MD5 against the listing's ETag, or for a multipart
+    ETag the part sizes that fit its part count, *part_sizes* first. The object is asked
+    (*head*, at most once) only when that cannot tell: a multipart ETag no tried layout
+    gives (the object may record its part size or another tool's MD5), or an ETag that
+    is no MD5. Where content cannot tell (or the HEAD shows SSE-KMS or SSE-C, whose ETags
+    are no MD5) and *by_mtime*, the ``mtime`` the object recorded of its file decides;
+    where nothing can, the verdict is "not the same", UNSETTLED. A single-part ETag that
+    differs from the file's MD5 is a change: no HEAD asks whether it is an MD5 at all.
     """
+    etag = remote.etag or ""
+    asked: list[ObjectInfo] = []
+
+    def info() -> ObjectInfo:
+        if not asked:
+            asked.append(head())
+        return asked[0]
+
+    hashes: tuple[tuple[int, str], ...] = ()
+    read = 0
+    if md5_shaped(etag):
+        found = _by_content(path, remote, part_sizes, info)
+        hashes, read = found.hashes, found.read
+        told = found.by is Settled.CONTENT and (found.same or not asked or _md5_etag(asked[0]))
+        if told or not by_mtime:
+            return found
+    if not by_mtime:
+        return Verdict(False, Settled.UNSETTLED, hashes, read)
+    recorded = mtime_from_text(info().metadata.get("mtime", ""))
+    if recorded is None:
+        return Verdict(False, Settled.UNSETTLED, hashes, read)
+    return Verdict(recorded == mtime_ns, Settled.METADATA, hashes, read)
+
+
+def _md5_etag(info: ObjectInfo) -> bool:
+    """Return True unless the object's encryption makes its ETag something else."""
+    return info.encryption not in HIDES_MD5
+
+
+def _by_content(
+    path: str, remote: Stat, part_sizes: Iterable[int], info: Callable[[], ObjectInfo]
+) -> Verdict:
+    """Compare the file with an MD5-shaped ETag; UNSETTLED when no layout gives it."""
     etag = remote.etag or ""
     multipart = parts_of(etag) > 0
     sizes = candidate_part_sizes(remote.size, parts_of(etag), part_sizes) if multipart else []
     hasher, read = hash_file(path, sizes)
     hashes = ((0, hasher.single()), *((s, hasher.multipart(s)) for s in sizes))
-    if any(known == etag for _, known in hashes) or not multipart:
-        return any(known == etag for _, known in hashes), hashes, read
+    if any(_same(known, etag) for _, known in hashes):
+        return Verdict(True, Settled.CONTENT, hashes, read)
+    if not multipart:
+        return Verdict(False, Settled.CONTENT, hashes, read)
     # no layout we tried gives this ETag: ask the object how it was made before saying no
-    metadata = head().metadata
+    metadata = info().metadata
     if _md5_from_metadata(metadata) == hasher.single():
-        return True, hashes, read
+        return Verdict(True, Settled.CONTENT, hashes, read)
     recorded = metadata.get("partsize", "")
-    if not recorded.isdigit() or int(recorded) in sizes or int(recorded) <= 0:
-        return False, hashes, read
+    if not recorded.isdigit() or int(recorded) <= 0:
+        return Verdict(False, Settled.UNSETTLED, hashes, read)
+    if int(recorded) in sizes:
+        return Verdict(False, Settled.CONTENT, hashes, read)
     again, more = hash_file(path, [int(recorded)])
     layout = (int(recorded), again.multipart(int(recorded)))
-    return layout[1] == etag, (*hashes, layout), read + more
+    return Verdict(_same(layout[1], etag), Settled.CONTENT, (*hashes, layout), read + more)
+
+
+def _same(ours: str, etag: str) -> bool:
+    return ours.strip('"') == etag.strip('"').lower()

@@ -139,6 +139,7 @@ class Index:
                 ("prefix", binding.prefix),
             ],
         )
+        _keep_hashes(conn, path)
         conn.execute("BEGIN")  # one transaction: nothing of it counts until commit
         index = cls(building, conn, fresh=True)
         index._final = path
@@ -255,6 +256,28 @@ class Index:
             for leftover in (self.path, self.path + "-wal", self.path + "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(leftover)
+
+
+def _keep_hashes(conn: sqlite3.Connection, old: str) -> None:
+    """Copy the file hashes an older index at *old* cached into the one being built:
+    they describe local files (device, inode, size, mtime), whatever the bucket, and
+    spare a rebuild reading every file written again since. A missing or unreadable
+    old index has none to give."""
+    if not os.path.isfile(old):
+        return
+    try:
+        conn.execute("ATTACH DATABASE ? AS old", (old,))
+    except sqlite3.Error:
+        return
+    try:
+        conn.execute(
+            "INSERT OR IGNORE INTO hashes "
+            "SELECT dev, ino, size, mtime_ns, part_size, etag FROM old.hashes"
+        )
+    except sqlite3.Error:
+        pass  # not an index of ours, or damaged: nothing to keep
+    finally:
+        conn.execute("DETACH DATABASE old")
 
 
 def _columns(row: tuple[Any, ...] | None) -> list[list[Any]] | None:

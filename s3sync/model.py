@@ -39,6 +39,7 @@ class ObjectInfo(NamedTuple):
     etag: str
     metadata: Mapping[str, str]
     headers: Mapping[str, object] = types.MappingProxyType({})  # as the store names them
+    encryption: str | None = None  # server-side: "AES256", "aws:kms", "SSE-C"...
 
 
 class Reason(enum.Enum):
@@ -53,6 +54,24 @@ class Reason(enum.Enum):
     GONE = "gone"
     HEADERS = "headers"  # the file is unchanged; the object's headers may not be
     ENCODING = "encoding"  # the file is unchanged; it must be sent (un)compressed now
+    METADATA = "metadata"  # unchanged as the mtime the object recorded says (ETag no MD5)
+
+
+class Settled(enum.Enum):
+    """How a worker told whether a file holds an object's bytes (the value is the reason
+    ``-v`` and ``--json`` print for it)."""
+
+    CONTENT = "content"  # the file's MD5 (or part MD5s) against the ETag
+    METADATA = "metadata"  # the ETag is no MD5: the mtime the object recorded of its file
+    UNSETTLED = "unverified"  # nothing could tell: sent again
+
+    def reason(self, *, same: bool) -> Reason:
+        """Return the reason a pair settled this way is shown with, unchanged or not."""
+        if self is Settled.CONTENT:
+            return Reason.CONTENT
+        if self is Settled.METADATA:
+            return Reason.METADATA if same else Reason.MTIME
+        return Reason.UNVERIFIED
 
 
 class Upload(NamedTuple):
@@ -144,6 +163,7 @@ class Outcome(NamedTuple):
     hashed: int = 0
     hashes: tuple[tuple[int, str], ...] = ()  # (part size, 0 for whole; ETag) of the file
     headers: str | None = None  # digest of the headers the object now has
+    settled: Settled | None = None  # how a check of the file against the object went
 
     @property
     def ok(self) -> bool:
@@ -177,6 +197,7 @@ class Report:
     deleted: int = 0
     unchanged: int = 0
     hashed_bytes: int = 0
+    settled: dict[str, int] = field(default_factory=dict)  # Settled value -> pairs checked
     limited: int = 0
     failed: int = 0
     retries: int = 0
@@ -195,6 +216,9 @@ class Report:
         """Count *outcome*."""
         self.retries += outcome.retries
         self.hashed_bytes += outcome.hashed
+        if outcome.settled is not None:
+            by = outcome.settled.value
+            self.settled[by] = self.settled.get(by, 0) + 1
         if self.keep_actions:
             self.outcomes.append(outcome)
         action = outcome.action

@@ -21,6 +21,7 @@ from s3sync.model import (
     Problem,
     RemoveLocal,
     Report,
+    Settled,
     Severity,
     Upload,
 )
@@ -144,9 +145,12 @@ def shown(name: str) -> str:
 
 
 def action_line(outcome: Outcome) -> str:
-    """Return the ``-v`` line for *outcome*: verb, key, reason and size."""
+    """Return the ``-v`` line for *outcome*: verb (``unchanged`` for a pair a check
+    found the same), key, reason and size."""
     action = outcome.action
     verb = ("would " if outcome.dry_run else "") + _VERBS[type(action)]
+    if outcome.unchanged:
+        verb = "unchanged"
     size = ""
     if isinstance(action, (Upload, Download, Copy)):
         size = f" ({human_bytes(action.stat.size)})"
@@ -164,6 +168,7 @@ def summary_record(report: Report) -> dict[str, Any]:
         "deleted": report.deleted,
         "unchanged": report.unchanged,
         "hashed_bytes": report.hashed_bytes,
+        "settled": {by.value: report.settled.get(by.value, 0) for by in Settled},
         "limited": report.limited,
         "failed": report.failed,
         "warnings": len(report.warnings),
@@ -202,6 +207,13 @@ def _invalidation_text(made: Invalidation, dry_run: bool) -> str:
     return f"invalidated on {made.distribution} ({', '.join(made.ids)}): {paths}"
 
 
+_SETTLED_TEXT = {
+    Settled.CONTENT.value: "content",
+    Settled.METADATA.value: "recorded mtime",
+    Settled.UNSETTLED.value: "nothing (transferred)",
+}
+
+
 def summary_line(report: Report, command: str) -> str:
     """Return the one-line human summary of *report*."""
     would = "would be " if report.dry_run else ""
@@ -219,6 +231,9 @@ def summary_line(report: Report, command: str) -> str:
         parts.append(f"{report.retries} retries")
     if report.hashed_bytes:
         parts.append(f"{human_bytes(report.hashed_bytes)} hashed")
+    checked = [f"{n} by {_SETTLED_TEXT[by]}" for by, n in report.settled.items() if n]
+    if checked:
+        parts.append(f"{sum(report.settled.values())} compared ({', '.join(checked)})")
     if report.limited:
         parts.append(f"{report.limited} left by --limit")
     line = f"s3sync {command}: " + ", ".join(parts) + f" in {report.duration:.1f}s"
@@ -286,7 +301,9 @@ class ConsoleReporter:
             self._json(action_record(outcome))
         if not outcome.ok:
             self._say(f"error: {shown(action.key)}: {outcome.error}", self.err)
-        elif self.verbosity > 0 and not self.as_json and not outcome.unchanged:
+        elif self.verbosity > 0 and not self.as_json and (
+            not outcome.unchanged or outcome.settled is not None
+        ):
             self._say(action_line(outcome), self._text)
         if self._bar is not None:
             if (

@@ -1116,6 +1116,7 @@ def _info(answer: Any) -> ObjectInfo:
         _quoted(str(answer.get("ETag", ""))),
         dict(answer.get("Metadata") or {}),
         {name: answer[name] for name in _HEADERS if answer.get(name)},
+        "SSE-C" if answer.get("SSECustomerAlgorithm") else answer.get("ServerSideEncryption"),
     )
 
 
@@ -1138,6 +1139,9 @@ def _info_from_headers(headers: Sequence[tuple[str, str]], size: int | None) -> 
         _quoted(named.get("etag", "")),
         {k.removeprefix("x-amz-meta-"): v for k, v in named.items() if k.startswith("x-amz-meta-")},
         {name: named[h] for name, h in _LOWER_HEADER_NAMES if named.get(h)},
+        "SSE-C"
+        if named.get("x-amz-server-side-encryption-customer-algorithm")
+        else named.get("x-amz-server-side-encryption"),
     )
 
 

@@ -14,9 +14,17 @@ from s3sync.compression import SOURCE_MD5_KEY, SOURCE_SIZE_KEY, GzipSource
 from s3sync.diff import Compare
 from s3sync.errors import Disposition, RemoteError, classify
 from s3sync.etags import used_part_size
-from s3sync.hashing import content_matches, hash_file
+from s3sync.hashing import hash_file, settle
 from s3sync.headers import DIGEST_KEY, Headers, digest, gzipped_digest
-from s3sync.model import ObjectInfo, Outcome, Reason, Upload, mtime_from_text, mtime_to_text
+from s3sync.model import (
+    ObjectInfo,
+    Outcome,
+    Reason,
+    Settled,
+    Upload,
+    mtime_from_text,
+    mtime_to_text,
+)
 from s3sync.pages import GENERATED_KEY, PAGE_TYPE
 from s3sync.snapshot import Snapshot, SourceChanged
 
@@ -44,6 +52,7 @@ def perform_upload(
     retried: list[BaseException] = []
     path = os.path.join(root, upload.path)
     hashed = 0
+    settled: Settled | None = None
     gzipped = options.headers.gzipped(upload.path)
 
     @functools.cache
@@ -72,19 +81,35 @@ def perform_upload(
             upload = upload._replace(reason=why)
         elif upload.reason is Reason.UNVERIFIED:
             assert upload.previous is not None
-            same, hashes, hashed = content_matches(
+            verdict = settle(
                 path,
                 upload.previous,
+                mtime_ns=upload.stat.mtime_ns,
                 part_sizes=[used_part_size(upload.stat.size, options.part_size)],
                 head=lambda: store.head(upload.key, on_retry=retried.append),
+                by_mtime=options.compare is Compare.MTIME,
             )
-            if same:
-                return Outcome(
-                    upload, None, len(retried), unchanged=True, hashed=hashed, hashes=hashes
-                )
-            upload = upload._replace(reason=Reason.CONTENT)
+            hashed, settled = verdict.read, verdict.by
+            if verdict.same:
+                kept = upload._replace(reason=verdict.by.reason(same=True))
+                if not _headers_in_doubt(kept, options, intended):
+                    return Outcome(
+                        kept,
+                        None,
+                        len(retried),
+                        unchanged=True,
+                        hashed=hashed,
+                        hashes=verdict.hashes,
+                        headers=upload.previous.headers,  # the index keeps what it knew
+                        settled=settled,
+                    )
+                fields, metadata, wanted = intended()
+                info = store.head(upload.key, on_retry=retried.append)
+                fixed = _in_place(kept, info, fields, metadata, wanted, store, options, retried)
+                return fixed._replace(hashed=hashed, hashes=verdict.hashes, settled=settled)
+            upload = upload._replace(reason=verdict.by.reason(same=False))
         if options.dry_run:
-            return Outcome(upload, dry_run=True, hashed=hashed)
+            return Outcome(upload, dry_run=True, hashed=hashed, settled=settled)
         fields, metadata, wanted = intended()
         upload, etag = _upload_one_version(
             upload,
@@ -97,16 +122,35 @@ def perform_upload(
             failed=failed,
         )
     except RemoteError as exc:
-        return _failed(upload, exc, len(retried), hashed)
+        return _failed(upload, exc, len(retried), hashed)._replace(settled=settled)
     except OSError as exc:
         what = "vanished" if isinstance(exc, FileNotFoundError) else "cannot be read"
-        return Outcome(upload, f"file {what}: {exc.strerror or exc}", len(retried), hashed=hashed)
+        message = f"file {what}: {exc.strerror or exc}"
+        return Outcome(upload, message, len(retried), hashed=hashed, settled=settled)
     except SourceChanged as exc:
         message = f"{exc} {CHANGE_ATTEMPTS} times; not uploaded (the next run tries again)"
-        return Outcome(upload, message, len(retried), hashed=hashed)
-    return _uploaded(
+        return Outcome(upload, message, len(retried), hashed=hashed, settled=settled)
+    done = _uploaded(
         upload, etag, len(retried), intended()[2], options, gzipped=gzipped, hashed=hashed
     )
+    return done._replace(settled=settled)
+
+
+def _headers_in_doubt(
+    upload: Upload,
+    options: PushOptions,
+    intended: Callable[[], tuple[dict[str, str], dict[str, str], str]],
+) -> bool:
+    """Return whether the object of a file found unchanged may lack the headers it
+    should have, as ``diff.push_pair`` asks of the pairs the rule leaves alone: when
+    the index knows their digest, it must be the one wanted; when not, only header
+    rules make a HEAD worth it."""
+    if options.force or options.ignore_existing:
+        return False
+    known = upload.previous.headers if upload.previous is not None else None
+    if known is None:
+        return options.headers.configured
+    return known != intended()[2]
 
 
 def start_upload(
@@ -223,7 +267,8 @@ def _compare_object(
     headers *wanted* say (None: it does; only its headers may differ), and bytes hashed.
 
     A compressed object records the size and MD5 of its file in metadata, and its mtime
-    as every object does: those are compared, as the listing's are for the others.
+    as every object does: the same size and mtime mean the same file; another mtime
+    (or checksum mode) is settled by the MD5, as the listing's ETag settles the others.
     """
     gzipped = gzipped_digest(wanted)
     if gzipped != (SOURCE_SIZE_KEY in info.metadata):
@@ -233,15 +278,17 @@ def _compare_object(
     local = upload.stat
     if info.metadata[SOURCE_SIZE_KEY] != str(local.size):
         return Reason.SIZE, 0
-    if compare is Compare.CHECKSUM:
-        hasher, hashed = hash_file(path, ())
-        same = hasher.single().strip('"') == info.metadata.get(SOURCE_MD5_KEY)
-        return (None if same else Reason.CONTENT), hashed
-    if compare is Compare.MTIME and mtime_from_text(info.metadata.get("mtime", "")) != (
-        local.mtime_ns
-    ):
-        return Reason.MTIME, 0
-    return None, 0
+    if compare is Compare.SIZE:
+        return None, 0
+    recorded = mtime_from_text(info.metadata.get("mtime", ""))
+    if compare is Compare.MTIME and recorded == local.mtime_ns:
+        return None, 0
+    if SOURCE_MD5_KEY not in info.metadata:
+        return (Reason.CONTENT if compare is Compare.CHECKSUM else Reason.MTIME), 0
+    # another mtime is ambiguous (the same bytes written again): the file's MD5 decides
+    hasher, hashed = hash_file(path, ())
+    same = hasher.single().strip('"') == info.metadata[SOURCE_MD5_KEY]
+    return (None if same else Reason.CONTENT), hashed
 
 
 # metadata s3sync keeps on an object whose headers are replaced: it describes the bytes

@@ -241,7 +241,7 @@ def run(
     )
 
     def verdict(local: Stat, remote: Stat) -> bool | None:
-        if index is None or remote.etag is None:
+        if index is None or remote.etag is None or local.inode is None:
             return None
         preferred = [used_part_size(local.size, options.part_size)]
         return cached_verdict(index.cached_hashes(local), remote.etag, remote.size, preferred)
@@ -253,7 +253,10 @@ def run(
         force=options.force,
         ignore_existing=options.ignore_existing,
     )
-    rule = rule_with(exact=trusted, verdict=verdict)
+    # hashes cached by inode settle ambiguous pairs of a listing (or checksum mode); a
+    # trusted index needs none in mtime mode: it records each file's mtime as uploaded
+    cache = index is not None and (options.compare is Compare.CHECKSUM or not trusted)
+    rule = rule_with(exact=trusted, verdict=verdict if cache else None)
 
     def recheck(relpath: str, remote: Stat) -> Reason | None:
         """Why an unchanged file's object, whose headers' digest is known, must change:
@@ -292,7 +295,7 @@ def run(
             src,
             filters=filters,
             follow_symlinks=options.follow_symlinks,
-            inodes=options.compare is Compare.CHECKSUM and index is not None,
+            inodes=cache,
         )
 
     def remote_events() -> Iterable[Page | engine.Retried | engine.Ended]:

@@ -29,7 +29,7 @@ from s3sync.diff import (
 )
 from s3sync.errors import Disposition, RemoteError, S3SyncError, classify
 from s3sync.filters import Filter
-from s3sync.hashing import content_matches, hash_file
+from s3sync.hashing import HIDES_MD5, Verdict, hash_file, md5_shaped, settle
 from s3sync.localtree import LocalTree, PathRefused, Pending, is_temp_name
 from s3sync.model import (
     Download,
@@ -39,6 +39,7 @@ from s3sync.model import (
     Reason,
     RemoveLocal,
     Report,
+    Settled,
     Severity,
     Stat,
     mtime_from_text,
@@ -94,42 +95,59 @@ def _verify(
     retried: list[BaseException],
     mark: bool,
 ) -> Outcome | tuple[Download, int]:
-    """Decide an UNVERIFIED pair: an unchanged outcome, or the download and bytes hashed."""
+    """Decide an UNVERIFIED pair: an unchanged outcome, or the download and bytes hashed.
+
+    A file of the object's size is compared by content first where the listed ETag
+    can be an MD5 (no request: a file that holds the object's bytes is never fetched
+    again, whatever its mtime); the object is asked (HEAD) only when that cannot tell:
+    a generated page, a compressed object, an ETag that is no MD5 (then the ``mtime``
+    the object recorded of its file decides).
+    """
     local = action.local
     assert local is not None
     path = os.path.join(tree.root, action.path)
+    asked: list[ObjectInfo] = []
 
-    def same(etag: str | None, hashed: int = 0) -> Outcome:
+    def head() -> ObjectInfo:
+        if not asked:
+            asked.append(store.head(action.key, on_retry=retried.append))
+        return asked[0]
+
+    def same(etag: str | None, hashed: int, by: Settled) -> Outcome:
         if mark and etag:
             tree.mark(action.path, etag, local.mtime_ns)
-        return Outcome(action, retries=len(retried), unchanged=True, hashed=hashed)
+        unchanged = action._replace(reason=by.reason(same=True))
+        kept = Outcome(unchanged, retries=len(retried), unchanged=True, hashed=hashed)
+        return kept._replace(settled=by)
 
-    if compare is Compare.CHECKSUM and local.size == action.stat.size:
-        matches, _, hashed = content_matches(
-            path,
-            action.stat,
-            part_sizes=(),
-            head=lambda: store.head(action.key, on_retry=retried.append),
+    known: Verdict | None = None
+    if local.size == action.stat.size and md5_shaped(action.stat.etag or ""):
+        known = settle(
+            path, action.stat, mtime_ns=local.mtime_ns, part_sizes=(), head=head, by_mtime=False
         )
-        if matches:
-            return same(action.stat.etag, hashed)
+        if known.same:
+            return same(action.stat.etag, known.read, Settled.CONTENT)
+    hashed = known.read if known is not None else 0
+    if compare is Compare.CHECKSUM and local.size == action.stat.size:
         return action._replace(reason=Reason.CONTENT), hashed
-    info = store.head(action.key, on_retry=retried.append)
+    info = head()
     if _is_generated(info):
-        return Outcome(action, retries=len(retried), unchanged=True)
+        return Outcome(action, retries=len(retried), unchanged=True, hashed=hashed)
     if SOURCE_SIZE_KEY in info.metadata:  # compressed: what it recorded of its file decides
         if info.metadata[SOURCE_SIZE_KEY] != str(local.size):
-            return action._replace(reason=Reason.SIZE), 0
-        if compare is Compare.CHECKSUM:
-            hasher, hashed = hash_file(path, ())
+            return action._replace(reason=Reason.SIZE), hashed
+        if compare is Compare.CHECKSUM or file_mtime(info) != local.mtime_ns:
+            hasher, more = hash_file(path, ())
             if hasher.single().strip('"') == info.metadata.get(SOURCE_MD5_KEY):
-                return same(info.etag, hashed)
-            return action._replace(reason=Reason.CONTENT), hashed
+                return same(info.etag, hashed + more, Settled.CONTENT)
+            return action._replace(reason=Reason.CONTENT), hashed + more
     elif local.size != action.stat.size:
-        return action._replace(reason=Reason.SIZE), 0
+        return action._replace(reason=Reason.SIZE), hashed
+    elif known is not None and known.by is Settled.CONTENT and info.encryption not in HIDES_MD5:
+        return action._replace(reason=Reason.CONTENT), hashed
     if file_mtime(info) == local.mtime_ns:
-        return same(info.etag)
-    return action._replace(reason=Reason.MTIME), 0
+        return same(info.etag, hashed, Settled.METADATA)
+    return action._replace(reason=Reason.MTIME), hashed
 
 
 def _packed_size(info: ObjectInfo) -> int | None:
@@ -159,6 +177,7 @@ def _perform_download(
     made failed: this one is its retry."""
     retried: list[BaseException] = []
     hashed = 0
+    settled: Settled | None = None
     try:
         if action.reason is Reason.UNVERIFIED:
             decided = _verify(
@@ -172,8 +191,10 @@ def _perform_download(
             if isinstance(decided, Outcome):
                 return decided
             action, hashed = decided
+            settled = _CHECKED_BY.get(action.reason)
         if options.dry_run:
-            return Outcome(action, dry_run=True, retries=len(retried), hashed=hashed)
+            gated = Outcome(action, dry_run=True, retries=len(retried), hashed=hashed)
+            return gated._replace(settled=settled)
 
         def write(info: ObjectInfo, chunks: Iterator[bytes]) -> None:
             if _is_generated(info):
@@ -186,8 +207,12 @@ def _perform_download(
             action.key, write, on_retry=retried.append, size=action.stat.size, failed=failed
         )
     except (_Generated, RemoteError, CorruptGzip, OSError) as exc:
-        return _failed(action, exc, len(retried), hashed)
-    return Outcome(action, None, len(retried), hashed=hashed)
+        return _failed(action, exc, len(retried), hashed)._replace(settled=settled)
+    return Outcome(action, None, len(retried), hashed=hashed, settled=settled)
+
+
+# how a download's check settled that the file differs, by the reason it gave
+_CHECKED_BY = {Reason.CONTENT: Settled.CONTENT, Reason.MTIME: Settled.METADATA}
 
 
 def _failed(action: Download, exc: BaseException, retries: int, hashed: int = 0) -> Outcome:

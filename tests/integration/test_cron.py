@@ -88,15 +88,17 @@ def test_index_compares_exactly_and_ignore_index_cures_out_of_band_changes(
     src = tree(files(20))
     index = tmp_path / "site.idx"
     assert cli("push", "--index", index, src, f"s3://{bucket}").code == 0
-    recent = time.time() - 3600  # within no fudge, but an exact index sees it
-    os.utime(src / "d1/f1.txt", (recent, recent))
+    recent = time.time() - 3600  # older than any listing's window, but an exact index sees it
+    edited = src / "d1/f1.txt"
+    edited.write_bytes(bytes(255 - b for b in edited.read_bytes()))  # same size
+    os.utime(edited, (recent, recent))
     s3.delete_object(Bucket=bucket, Key="d2/f2.txt")  # behind the index's back
 
     trusted = cli("push", "--json", "--index", index, src, f"s3://{bucket}")
     after_trusted = keys(s3, bucket)
     relisted = cli("push", "--json", "--index", index, "--ignore-index", src, f"s3://{bucket}")
 
-    assert trusted.actions("upload") == {"d1/f1.txt": "mtime"}
+    assert trusted.actions("upload") == {"d1/f1.txt": "content"}
     assert "d2/f2.txt" not in after_trusted  # the index was trusted: no listing
     assert relisted.summary()["remote"] == "listing"
     assert relisted.actions("upload") == {"d2/f2.txt": "new"}

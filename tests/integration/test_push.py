@@ -71,11 +71,14 @@ def test_one_percent_changed_deleted_added_gives_exactly_those_actions(
     src = tree(files)
     assert cli("push", src, f"s3://{bucket}/p/").code == 0
     names = sorted(files)
-    changed_size, changed_time = names[10:13], names[20:23]
-    deleted, added = names[30:33], ["new/a.html", "new/b.html", "c.html"]
+    changed_size = names[10:13]
+    changed_bytes = [n for n in names[20:30] if files[n]][:3]
+    touched, deleted, added = names[40:43], names[30:33], ["new/a.html", "new/b.html", "c.html"]
     for rel in changed_size:
         (src / rel).write_bytes(b"grown " * 2000)
-    for rel in changed_time:  # same size, new mtime: the mtime rule catches it
+    for rel in changed_bytes:  # same size, new bytes, new mtime: the bytes tell
+        (src / rel).write_bytes(bytes(255 - b for b in (src / rel).read_bytes()))
+    for rel in touched:  # new mtime only: the same bytes need no upload
         os.utime(src / rel, (time.time(), time.time()))
     for rel in deleted:
         (src / rel).unlink()
@@ -85,7 +88,7 @@ def test_one_percent_changed_deleted_added_gives_exactly_those_actions(
 
     assert run.code == 0, run.err
     expected = {f"p/{r}": "size" for r in changed_size}
-    expected |= {f"p/{r}": "mtime" for r in changed_time}
+    expected |= {f"p/{r}": "content" for r in changed_bytes}
     expected |= {f"p/{r}": "new" for r in added}
     assert run.actions("upload") == expected
     assert run.actions("delete") == {f"p/{r}": "gone" for r in deleted}

@@ -91,7 +91,7 @@ def test_second_restore_downloads_nothing_and_a_replaced_object_comes_again(
     assert (dest / "a.txt").read_bytes() == b"version 2"
 
 
-def test_files_not_restored_by_s3sync_are_verified_by_metadata(
+def test_files_not_restored_by_s3sync_are_verified_by_content(
     cli: Any, rcli: Any, bucket: str, tree: Tree, tmp_path: Path
 ) -> None:
     src = tree({"same.txt": "same", "edited.txt": "12345"})
@@ -99,13 +99,15 @@ def test_files_not_restored_by_s3sync_are_verified_by_metadata(
     dest = tmp_path / "copied-by-hand"
     dest.mkdir()
     (dest / "same.txt").write_bytes(b"same")
-    os.utime(dest / "same.txt", ns=(1, (src / "same.txt").stat().st_mtime_ns))
+    os.utime(dest / "same.txt", ns=(1, 1))  # another mtime: the bytes decide
     (dest / "edited.txt").write_bytes(b"54321")  # same size, other content, new mtime
 
     run = rcli("restore", "--json", f"s3://{bucket}", dest)
     again = rcli("restore", "--json", f"s3://{bucket}", dest)
 
-    assert run.actions("download") == {"edited.txt": "mtime"}
+    assert run.actions("download") == {"edited.txt": "content"}
+    checked = [(r["key"], r["reason"]) for r in run.json_lines() if r.get("status") == "unchanged"]
+    assert checked == [("same.txt", "content")]
     assert (dest / "edited.txt").read_bytes() == b"12345"
     assert again.actions("download") == {} and again.summary()["unchanged"] == 2
 

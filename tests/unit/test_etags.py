@@ -116,10 +116,27 @@ T = 1_700_000_000 * 10**9
         ),
         ({"compare": Compare.MTIME, "force": True}, Stat(1, 0), Stat(1, T), Reason.FORCED),
         ({"compare": Compare.MTIME, "ignore_existing": True}, Stat(9, T), Stat(1, T), None),
-        ({"compare": Compare.MTIME, "exact": True}, Stat(1, T - 1), Stat(1, T), Reason.MTIME),
+        ({"compare": Compare.MTIME, "exact": True}, Stat(1, T - 1), Stat(1, T), Reason.UNVERIFIED),
         ({"compare": Compare.MTIME, "exact": True}, Stat(1, T), Stat(1, T), None),
         ({"compare": Compare.MTIME, "exact": True}, Stat(2, T), Stat(1, T), Reason.SIZE),
-        ({"compare": Compare.MTIME}, Stat(1, T - 1), Stat(1, T), Reason.MTIME),  # fudge
+        # written after LastModified minus the fudge: ambiguous, the bytes must tell
+        ({"compare": Compare.MTIME}, Stat(1, T - 1), Stat(1, T), Reason.UNVERIFIED),
+        # ... unless cached hashes (an index) already know them
+        ({"compare": Compare.MTIME, "verdict": lambda a, b: True}, Stat(1, T), Stat(1, T), None),
+        (
+            {"compare": Compare.MTIME, "verdict": lambda a, b: False},
+            Stat(1, T),
+            Stat(1, T),
+            Reason.CONTENT,
+        ),
+        (
+            {"compare": Compare.MTIME, "verdict": lambda a, b: None},
+            Stat(1, T),
+            Stat(1, T),
+            Reason.UNVERIFIED,
+        ),
+        ({"compare": Compare.MTIME, "verdict": bool}, Stat(2, T), Stat(1, T), Reason.SIZE),
+        ({"compare": Compare.MTIME, "verdict": lambda a, b: False}, Stat(1, 0), Stat(1, T), None),
         ({"compare": Compare.MTIME}, Stat(1, T - 1300 * 10**9), Stat(1, T), None),
     ],
 )
