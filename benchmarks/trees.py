@@ -22,10 +22,11 @@ _KINDS = {
 }
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(path: Path, data: bytes, *, aged: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    os.utime(path, (MTIME, MTIME))
+    if aged:
+        os.utime(path, (MTIME, MTIME))
 
 
 def _dirs(rng: random.Random, count: int) -> list[str]:
@@ -38,9 +39,13 @@ def _dirs(rng: random.Random, count: int) -> list[str]:
     return found
 
 
-def website(root: Path, files: int, *, seed: int = 1) -> int:
+def website(root: Path, files: int, *, seed: int = 1, aged: bool = True) -> int:
     """Write a website-like tree of *files* files with log-normal sizes (median 5 KB,
-    at most 2 MB) in nested folders, about 50 a folder; return the bytes written."""
+    at most 2 MB) in nested folders, about 50 a folder; return the bytes written.
+
+    *aged* files get an mtime long before any upload; the others keep the time they
+    were written (a tree built just before its first push, as a site generator leaves
+    it)."""
     rng = random.Random(seed)
     dirs = _dirs(rng, max(1, files // 50))
     kinds, weights = zip(*_KINDS.items(), strict=True)
@@ -48,7 +53,7 @@ def website(root: Path, files: int, *, seed: int = 1) -> int:
     for n in range(files):
         size = int(min(2_000_000, max(100, rng.lognormvariate(math.log(5000), 1.3))))
         ext = rng.choices(kinds, weights)[0]
-        _write(root / f"{rng.choice(dirs)}f{n}.{ext}", rng.randbytes(size))
+        _write(root / f"{rng.choice(dirs)}f{n}.{ext}", rng.randbytes(size), aged=aged)
         total += size
     return total
 
