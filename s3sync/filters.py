@@ -9,7 +9,7 @@ The first rule that matches decides; a path no rule matches is included.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from s3sync.errors import ConfigError
@@ -127,6 +127,11 @@ class Groups:
             [compile_rule(True, glob.strip()) for glob in group.split(",") if glob.strip()]
             for group in groups
         ]
+        # one pattern per group for file names (directory globs never match those) and
+        # one for directories; a directory's group is worked out once, for all below it
+        self._files = [_either(r for r in rules if not r.dir_only) for rules in self._rules]
+        self._dirs = [_either(rules) for rules in self._rules]
+        self._below: dict[str, int] = {"": 0}
 
     def __len__(self) -> int:
         return len(self._rules) + 1
@@ -134,10 +139,33 @@ class Groups:
     def of(self, relpath: str) -> int:
         """Return the group *relpath* is uploaded in (0: before every named group); a glob
         that matches one of its directories takes in all below it, as in --exclude."""
-        for number, rules in enumerate(self._rules, 1):
-            if any(covers(rule, relpath) for rule in rules):
+        above = self._directory(relpath.rpartition("/")[0])
+        for number, pattern in enumerate(self._files, 1):
+            if above and number >= above:
+                return above
+            if pattern is not None and pattern.fullmatch(relpath):
                 return number
-        return 0
+        return above
+
+    def _directory(self, reldir: str) -> int:
+        """Return the first group matching *reldir* or a directory above it (0: none)."""
+        found = self._below.get(reldir)
+        if found is None:
+            found = self._directory(reldir.rpartition("/")[0])
+            for number, pattern in enumerate(self._dirs, 1):
+                if found and number >= found:
+                    break
+                if pattern is not None and pattern.fullmatch(reldir):
+                    found = number
+                    break
+            self._below[reldir] = found
+        return found
+
+
+def _either(rules: Iterable[Rule]) -> re.Pattern[str] | None:
+    """Return one pattern matching what any of *rules* matches (None: no rule)."""
+    patterns = [f"(?:{rule.regex.pattern})" for rule in rules]
+    return re.compile("|".join(patterns), re.DOTALL) if patterns else None
 
 
 def covers(rule: Rule, relpath: str) -> bool:

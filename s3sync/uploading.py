@@ -7,7 +7,7 @@ import functools
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from s3sync import engine
 from s3sync.compression import SOURCE_MD5_KEY, SOURCE_SIZE_KEY, GzipSource
@@ -37,6 +37,16 @@ if TYPE_CHECKING:
 PUT_LATER_MAX = 1024 * 1024
 
 
+class Due(NamedTuple):
+    """A file a content check found to differ from its object: the upload with the
+    reason the check gave, and what the check cost."""
+
+    upload: Upload
+    hashed: int
+    settled: Settled
+    retries: int
+
+
 def perform_upload(
     upload: Upload,
     *,
@@ -49,10 +59,94 @@ def perform_upload(
     """Perform *upload* on a worker: check first when its reason asks, then store the
     file (or the generated page), or fix the object's headers in place. *failed* is how
     the attempt ``start_upload`` made failed: this one is its retry."""
+    if not is_content_check(upload, options):
+        return _perform(upload, root, store, content_type, options, failed)
+    found = check_content(
+        upload, root=root, store=store, content_type=content_type, options=options
+    )
+    if isinstance(found, Outcome):
+        return found
+    done = _perform(found.upload, root, store, content_type, options, failed)
+    return done._replace(
+        retries=done.retries + found.retries,
+        hashed=done.hashed + found.hashed,
+        settled=found.settled,
+    )
+
+
+def is_content_check(upload: Upload, options: PushOptions) -> bool:
+    """Return whether *upload* starts with ``check_content``: a file of the object's
+    size whose content may be the object's (a compressed one is checked by HEAD)."""
+    return (
+        upload.reason is Reason.UNVERIFIED
+        and upload.content is None
+        and upload.previous is not None
+        and not options.headers.gzipped(upload.path)
+    )
+
+
+def check_content(
+    upload: Upload,
+    *,
+    root: str,
+    store: ObjectStore,
+    content_type: Callable[[str], str],
+    options: PushOptions,
+) -> Outcome | Due:
+    """Settle whether the file of an UNVERIFIED *upload* holds its object's bytes
+    (``hashing.settle``): the outcome when it does (its headers set right, when they
+    may not be) or when the check failed, else how it went, for the upload to follow."""
+    assert upload.previous is not None
+    retried: list[BaseException] = []
+    path = os.path.join(root, upload.path)
+    try:
+        verdict = settle(
+            path,
+            upload.previous,
+            mtime_ns=upload.stat.mtime_ns,
+            part_sizes=[used_part_size(upload.stat.size, options.part_size)],
+            head=lambda: store.head(upload.key, on_retry=retried.append),
+            by_mtime=options.compare is Compare.MTIME,
+        )
+        if not verdict.same:
+            changed = upload._replace(reason=verdict.by.reason(same=False))
+            return Due(changed, verdict.read, verdict.by, len(retried))
+        kept = upload._replace(reason=verdict.by.reason(same=True))
+        found = Outcome(
+            kept,
+            None,
+            unchanged=True,
+            hashed=verdict.read,
+            hashes=verdict.hashes,
+            headers=upload.previous.headers,  # the index keeps what it knew
+            settled=verdict.by,
+        )
+        if _headers_in_doubt(
+            kept, options, lambda: _intended(upload, path, options.headers, content_type)[2]
+        ):
+            fields, metadata, wanted = _intended(upload, path, options.headers, content_type)
+            info = store.head(upload.key, on_retry=retried.append)
+            fixed = _in_place(kept, info, fields, metadata, wanted, store, options, retried)
+            found = fixed._replace(hashed=verdict.read, hashes=verdict.hashes, settled=verdict.by)
+        return found._replace(retries=len(retried))
+    except RemoteError as exc:
+        return _failed(upload, exc, len(retried))
+    except OSError as exc:
+        return _unreadable(upload, exc, len(retried))
+
+
+def _perform(
+    upload: Upload,
+    root: str,
+    store: ObjectStore,
+    content_type: Callable[[str], str],
+    options: PushOptions,
+    failed: RemoteError | None,
+) -> Outcome:
+    """Perform *upload*, whose content is known to differ (or need not be checked)."""
     retried: list[BaseException] = []
     path = os.path.join(root, upload.path)
     hashed = 0
-    settled: Settled | None = None
     gzipped = options.headers.gzipped(upload.path)
 
     @functools.cache
@@ -79,37 +173,8 @@ def perform_upload(
             if why is None:
                 return _in_place(upload, info, fields, metadata, wanted, store, options, retried)
             upload = upload._replace(reason=why)
-        elif upload.reason is Reason.UNVERIFIED:
-            assert upload.previous is not None
-            verdict = settle(
-                path,
-                upload.previous,
-                mtime_ns=upload.stat.mtime_ns,
-                part_sizes=[used_part_size(upload.stat.size, options.part_size)],
-                head=lambda: store.head(upload.key, on_retry=retried.append),
-                by_mtime=options.compare is Compare.MTIME,
-            )
-            hashed, settled = verdict.read, verdict.by
-            if verdict.same:
-                kept = upload._replace(reason=verdict.by.reason(same=True))
-                if not _headers_in_doubt(kept, options, intended):
-                    return Outcome(
-                        kept,
-                        None,
-                        len(retried),
-                        unchanged=True,
-                        hashed=hashed,
-                        hashes=verdict.hashes,
-                        headers=upload.previous.headers,  # the index keeps what it knew
-                        settled=settled,
-                    )
-                fields, metadata, wanted = intended()
-                info = store.head(upload.key, on_retry=retried.append)
-                fixed = _in_place(kept, info, fields, metadata, wanted, store, options, retried)
-                return fixed._replace(hashed=hashed, hashes=verdict.hashes, settled=settled)
-            upload = upload._replace(reason=verdict.by.reason(same=False))
         if options.dry_run:
-            return Outcome(upload, dry_run=True, hashed=hashed, settled=settled)
+            return Outcome(upload, dry_run=True, hashed=hashed)
         fields, metadata, wanted = intended()
         upload, etag = _upload_one_version(
             upload,
@@ -122,35 +187,33 @@ def perform_upload(
             failed=failed,
         )
     except RemoteError as exc:
-        return _failed(upload, exc, len(retried), hashed)._replace(settled=settled)
+        return _failed(upload, exc, len(retried), hashed)
     except OSError as exc:
-        what = "vanished" if isinstance(exc, FileNotFoundError) else "cannot be read"
-        message = f"file {what}: {exc.strerror or exc}"
-        return Outcome(upload, message, len(retried), hashed=hashed, settled=settled)
+        return _unreadable(upload, exc, len(retried), hashed)
     except SourceChanged as exc:
         message = f"{exc} {CHANGE_ATTEMPTS} times; not uploaded (the next run tries again)"
-        return Outcome(upload, message, len(retried), hashed=hashed, settled=settled)
-    done = _uploaded(
+        return Outcome(upload, message, len(retried), hashed=hashed)
+    return _uploaded(
         upload, etag, len(retried), intended()[2], options, gzipped=gzipped, hashed=hashed
     )
-    return done._replace(settled=settled)
 
 
-def _headers_in_doubt(
-    upload: Upload,
-    options: PushOptions,
-    intended: Callable[[], tuple[dict[str, str], dict[str, str], str]],
-) -> bool:
+def _unreadable(upload: Upload, exc: OSError, retries: int, hashed: int = 0) -> Outcome:
+    what = "vanished" if isinstance(exc, FileNotFoundError) else "cannot be read"
+    return Outcome(upload, f"file {what}: {exc.strerror or exc}", retries, hashed=hashed)
+
+
+def _headers_in_doubt(upload: Upload, options: PushOptions, wanted: Callable[[], str]) -> bool:
     """Return whether the object of a file found unchanged may lack the headers it
-    should have, as ``diff.push_pair`` asks of the pairs the rule leaves alone: when
-    the index knows their digest, it must be the one wanted; when not, only header
-    rules make a HEAD worth it."""
+    should have (their digest: *wanted*), as ``diff.push_pair`` asks of the pairs the
+    rule leaves alone: when the index knows the object's digest, it must be that one;
+    when not, only header rules make a HEAD worth it."""
     if options.force or options.ignore_existing:
         return False
     known = upload.previous.headers if upload.previous is not None else None
     if known is None:
         return options.headers.configured
-    return known != intended()[2]
+    return known != wanted()
 
 
 def start_upload(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import threading
 import time
@@ -44,6 +45,7 @@ from s3sync.tally import Tally
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from s3sync.checking import Checked, ContentChecks
     from s3sync.pages import Directories
     from s3sync.progress import Reporter
     from s3sync.remote import CloudFront, ObjectStore
@@ -274,15 +276,18 @@ def run(
     compressed = None
     if options.headers.may_gzip and (not trusted or options.compare is Compare.CHECKSUM):
         compressed = (options.headers.gzipped, rule_with(exact=False, compressed=True))
+    header_check = recheck if not (options.force or options.ignore_existing) else None
+    # headers not known: worth a HEAD only when headers are set
+    unknown_headers = Reason.HEADERS if options.headers.configured else None
+    checks = _Checks(src, options, tally, header_check, unknown_headers)
     matcher: Matcher[Upload] = Matcher(
         push_pair(
             dest.key,
             rule,
             books.unchanged if books.records_unchanged else None,
-            recheck if not (options.force or options.ignore_existing) else None,
+            header_check,
             compressed=compressed,
-            # headers not known: worth a HEAD only when headers are set
-            unknown_headers=Reason.HEADERS if options.headers.configured else None,
+            unknown_headers=unknown_headers,
         ),
         new_local=lambda relpath, stat: Upload(dest.key(relpath), relpath, stat, Reason.NEW),
         lead=None if trusted else LEAD,  # the index, read first, is all in memory anyway
@@ -428,8 +433,8 @@ def run(
 
     listed = tally.stream(
         [remote_events, local_events],
-        lambda source, item: first_group(handle(source, item)),
-        lambda: first_group(finish()),
+        lambda source, item: first_group(checks.divert(handle(source, item))),
+        lambda: first_group(itertools.chain(checks.divert(finish()), checks.rest())),
         perform,
         workers=options.workers,
         start=begin,
@@ -451,6 +456,7 @@ def run(
             workers=options.workers,
             start=begin,
         )
+    checks.close()
     report.unchanged += matcher.unchanged
     tally.finish()
     leftovers = matcher.remote_leftovers()
@@ -509,6 +515,100 @@ def run(
     report.duration = clock() - started
     reporter.finish(report, "push")
     return report
+
+
+class _Checks:
+    """Settles the ambiguous pairs a check by content alone can (``checking.batchable``)
+    on threads of their own, in batches, instead of as actions; finishes each one in
+    the main thread the way ``diff.push_pair`` finishes a pair its rule leaves alone."""
+
+    def __init__(
+        self,
+        root: str,
+        options: PushOptions,
+        tally: Tally,
+        header_check: Callable[[str, Stat], Reason | None] | None,
+        unknown_headers: Reason | None,
+    ) -> None:
+        self._root = root
+        self._options = options
+        self._tally = tally
+        self._header_check = header_check
+        self._unknown_headers = unknown_headers
+        self._checks: ContentChecks | None = None  # made for the first check
+
+    def divert(self, actions: Iterable[Upload]) -> Iterator[Upload]:
+        """Pass on *actions* but the checks taken; then the uploads that the checks
+        done so far found due."""
+        for action in actions:
+            if self._takes(action):
+                self._started().take(action)
+            else:
+                yield action
+        if self._checks is not None:
+            yield from self._finished(self._checks.ready())
+
+    def rest(self) -> Iterator[Upload]:
+        """Wait for the checks still out; yield the uploads they find due."""
+        if self._checks is not None:
+            yield from self._finished(self._checks.rest())
+
+    def close(self) -> None:
+        if self._checks is not None:
+            self._checks.close()
+
+    def _takes(self, action: Upload) -> bool:
+        from s3sync.checking import batchable
+
+        return (
+            action.reason is Reason.UNVERIFIED
+            and batchable(action)
+            and not self._options.headers.gzipped(action.path)
+        )
+
+    def _started(self) -> ContentChecks:
+        if self._checks is None:
+            from s3sync.checking import ContentChecks
+
+            self._checks = ContentChecks(
+                self._root,
+                threads=max(1, min(self._options.workers, os.cpu_count() or 1)),
+                stopping=self._tally.stopping,
+            )
+        return self._checks
+
+    def _finished(self, found: Iterable[Checked]) -> Iterator[Upload]:
+        """Record each file found unchanged; yield the uploads due (content, headers)."""
+        report = self._tally.report
+        for upload, verdict, error in found:
+            if error is not None:
+                what = "vanished" if isinstance(error, FileNotFoundError) else "cannot be read"
+                self._tally.record(Outcome(upload, f"file {what}: {error.strerror or error}"))
+                continue
+            if verdict is None:  # the check broke: the workers check it again
+                yield upload
+                continue
+            previous = upload.previous
+            assert previous is not None
+            kept = upload._replace(reason=verdict.by.reason(same=verdict.same))
+            due = None if verdict.same else kept.reason
+            if verdict.same and self._header_check is not None:
+                due = (
+                    self._unknown_headers
+                    if previous.headers is None
+                    else self._header_check(upload.path, previous)
+                )
+            if due is None:
+                unchanged = Outcome(kept, unchanged=True, hashed=verdict.read)
+                self._tally.record(
+                    unchanged._replace(
+                        hashes=verdict.hashes, headers=previous.headers, settled=verdict.by
+                    )
+                )
+                continue
+            report.hashed_bytes += verdict.read  # told here: the upload's outcome will not
+            report.settled[verdict.by.value] = report.settled.get(verdict.by.value, 0) + 1
+            yield kept._replace(reason=due)
 
 
 def _served_before(action: object) -> bool:
