@@ -17,7 +17,7 @@ from s3sync.filters import ENTRY_POINTS
 from s3sync.headers import Headers, rule_from_table
 from s3sync.lease import Lease
 from s3sync.model import Outcome, Report
-from s3sync.paths import Location, parse_object_url, parse_s3_url
+from s3sync.paths import Location, endpoint_shown, parse_object_url, parse_s3_url
 from s3sync.progress import (
     CallbackReporter,
     LogFileReporter,
@@ -93,6 +93,8 @@ def push(
     """
     location = parse_s3_url(dest)
     rules = tuple(filters) if filters is not None else filter_rules(include, exclude)
+    if lock_s3 is not None and (not lock_s3 or lock_s3.endswith("/")):
+        raise ConfigError(f"--lock-s3 '{lock_s3}' names no object: give a key such as locks/site")
     if lock_s3 is not None and (rel := location.relpath(lock_s3)) is not None:
         rules = ((False, "/" + _glob_escape(rel)), *rules)  # the lease is not part of the tree
     options = PushOptions(
@@ -250,6 +252,7 @@ def copy(
     source_endpoint_url: str | None = None,
     source_region: str | None = None,
     source_profile: str | None = None,
+    allow_overlap: bool = False,
     retries: int = 4,
     timeout: float = 60.0,
     multipart_threshold: int = 8 * MIB,
@@ -278,6 +281,11 @@ def copy(
     )
     location = parse_s3_url(dest)
     elsewhere = any(v is not None for v in (source_endpoint_url, source_region, source_profile))
+    same_endpoint = source_endpoint_url is None or endpoint_shown(
+        source_endpoint_url
+    ) == endpoint_shown(endpoint_url or "")
+    if same_endpoint and not allow_overlap:
+        _refuse_overlap(source_tree.location, location, delete=delete)
     options = copy_case.CopyOptions(
         workers=workers,
         delete=delete,
@@ -330,6 +338,21 @@ def copy(
     return _command(
         "copy", body, reporter=reporter, progress=progress, lock=lock, log_file=log_file
     )
+
+
+def _refuse_overlap(source: Location, dest: Location, *, delete: bool) -> None:
+    """Raise ConfigError when a copy from *source* into *dest* (one bucket) would list
+    its own copies as source (they nest again on every run), or, with *delete*, delete
+    source objects as extras of the destination."""
+    if source.bucket != dest.bucket:
+        return
+    inside = dest.prefix.startswith(source.prefix)
+    if inside or (delete and source.prefix.startswith(dest.prefix)):
+        where = "inside its source" if inside else "around its source, with --delete"
+        raise ConfigError(
+            f"s3://{dest.bucket}/{dest.prefix} is {where} s3://{source.bucket}/{source.prefix}:"
+            " the copy would feed on itself; give --allow-overlap if that is meant"
+        )
 
 
 def pipe(
@@ -489,6 +512,10 @@ def _push(
 ) -> Report:
     from s3sync.usecases import push as push_case
 
+    if options.index is not None:  # before anything is sent: a bad place is a usage error
+        from s3sync.index import check_place
+
+        check_place(options.index)
     store = connection.open(location.bucket)
     lease = None
     halt = threading.Event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -13,7 +14,7 @@ from typing import Any
 
 import click
 
-from s3sync import __version__, api, config
+from s3sync import __version__, api, config, headers
 from s3sync.errors import ConfigError, ExitCode, S3SyncError
 from s3sync.model import Report
 from s3sync.progress import ConsoleReporter, summary_line
@@ -24,6 +25,38 @@ def _size(_ctx: click.Context, param: click.Parameter, value: str | int) -> int:
         return config.parse_size(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param=param) from None
+
+
+MIB = 1024 * 1024
+
+
+def _part_size(ctx: click.Context, param: click.Parameter, value: str | int) -> int:
+    """A SIZE callback held within S3's limits for a part: 5 MiB (all but the last
+    part) to 5 GiB."""
+    size = _size(ctx, param, value)
+    if not 5 * MIB <= size <= 5 * 1024 * MIB:
+        raise click.BadParameter(f"{size} bytes is not within 5MiB..5GiB (S3's part sizes)")
+    return size
+
+
+def _threshold(ctx: click.Context, param: click.Parameter, value: str | int) -> int:
+    """A SIZE callback for --multipart-threshold: at least a byte (an empty file is one
+    PutObject, never an upload of no parts), at most 5 GiB (S3's largest PutObject)."""
+    size = _size(ctx, param, value)
+    if not 1 <= size <= 5 * 1024 * MIB:
+        raise click.BadParameter(f"{size} bytes is not within 1..5GiB (S3's PutObject sizes)")
+    return size
+
+
+class _Finite(click.FloatRange):
+    """A FloatRange that refuses nan and infinity (every comparison with nan is false,
+    so a range alone lets it through)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 class _OrderedRulesCommand(click.Command):
@@ -161,7 +194,7 @@ def _connection_options() -> list[Callable[[Any], Any]]:
         ),
         click.option(
             "--timeout",
-            type=click.FloatRange(0.1, 3600),
+            type=_Finite(0.1, 3600),
             default=60.0,
             show_default=True,
             metavar="SECONDS",
@@ -299,7 +332,7 @@ def _run(
 @click.option(
     "-f",
     "--fudge",
-    type=click.FloatRange(0),
+    type=_Finite(0, 10 * 365 * 86400),
     default=1200.0,
     show_default=True,
     metavar="SECONDS",
@@ -315,7 +348,7 @@ def _run(
 @click.option(
     "--multipart-threshold",
     default="8MiB",
-    callback=_size,
+    callback=_threshold,
     metavar="SIZE",
     show_default=True,
     help="Files this large or larger go up as multipart uploads.",
@@ -323,7 +356,7 @@ def _run(
 @click.option(
     "--part-size",
     default="8MiB",
-    callback=_size,
+    callback=_part_size,
     metavar="SIZE",
     show_default=True,
     help="Part size of multipart uploads.",
@@ -441,7 +474,7 @@ Examples:
 @click.option(
     "-f",
     "--fudge",
-    type=click.FloatRange(0),
+    type=_Finite(0, 10 * 365 * 86400),
     default=1200.0,
     show_default=True,
     metavar="SECONDS",
@@ -450,7 +483,7 @@ Examples:
 @click.option(
     "--multipart-threshold",
     default="8MiB",
-    callback=_size,
+    callback=_threshold,
     metavar="SIZE",
     show_default=True,
     help="Objects this large or larger are copied in parts.",
@@ -458,7 +491,7 @@ Examples:
 @click.option(
     "--part-size",
     default="8MiB",
-    callback=_size,
+    callback=_part_size,
     metavar="SIZE",
     show_default=True,
     help="Part size of multipart copies.",
@@ -470,6 +503,12 @@ Examples:
 )
 @click.option("--source-region", help="Region of the source.")
 @click.option("--source-profile", help="AWS profile with the source's credentials.")
+@click.option(
+    "--allow-overlap",
+    is_flag=True,
+    help="Copy even when the destination lies inside the source (or around it, with "
+    "--delete) in one bucket.",
+)
 @click.pass_context
 def copy(ctx: click.Context, /, src: str, dest: str, **options: Any) -> None:
     """Copy s3://SRC_BUCKET[/PREFIX] to s3://DST_BUCKET[/PREFIX] without downloading:
@@ -496,10 +535,10 @@ def _stream_options(command: Any) -> Any:
         click.option(
             "--part-size",
             default="8MiB",
-            callback=_size,
+            callback=_part_size,
             metavar="SIZE",
             show_default=True,
-            help="Part size (at least 5MiB for pipe).",
+            help="Part size, 5MiB to 5GiB.",
         ),
         *_connection_options(),
         click.option("-v", "--verbose", is_flag=True, help="Print a summary line on stderr."),
@@ -568,12 +607,12 @@ def pipe(
     parallel parts and bounded memory. On failure or Ctrl-C the upload is aborted and
     nothing appears under the key.
     """
-    pairs = {}
-    for item in metadata:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise _UsageProblem(f"--metadata '{item}' is not KEY=VALUE")
-        pairs[name] = value
+    try:
+        pairs = dict(headers.metadata_pair(item) for item in metadata)
+        if content_type is not None:
+            headers.header_value(content_type, "--content-type")
+    except ConfigError as exc:
+        raise _UsageProblem(str(exc)) from None
     cancel = threading.Event()
     _on_signals(cancel)
     _finish_stream(

@@ -105,6 +105,7 @@ _FATAL_CODES = frozenset(
         "NotS3",
         "BadRequest",
         "BadConfig",
+        "IncompleteListing",
     }
 )
 
@@ -114,9 +115,18 @@ def classify(exc: BaseException) -> Disposition:
     if isinstance(exc, RemoteError):
         if exc.code in _FATAL_CODES or exc.status in (401, 403):
             return Disposition.FATAL
+        if exc.code == "NotImplemented" or exc.status == 501:
+            return Disposition.FAIL  # a 5xx no retry can change: the server lacks it
         if exc.code in _RETRY_CODES or exc.status == 429 or (exc.status or 0) >= 500:
             return Disposition.RETRY
         return Disposition.FAIL
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return Disposition.RETRY
     return Disposition.FAIL
+
+
+def changed_underneath(exc: RemoteError) -> bool:
+    """Return True when *exc* says the object changed since the ETag a request was
+    conditioned on (412 PreconditionFailed): another version is there now."""
+    return exc.code == "PreconditionFailed" or exc.status == 412
+

@@ -85,16 +85,68 @@ def rule_from_table(table: Mapping[str, Any], where: str) -> HeaderRule:
             raise ConfigError(f"{where}: unknown key '{key}' in [[rules]] (known keys: {known})")
         if not isinstance(value, str):
             raise ConfigError(f"{where}: '{key}' must be a string, not {value!r}")
-        fields[arg] = value
+        fields[arg] = _field_value(arg, value, f"{where}: '{key}'")
     return HeaderRule(glob, fields, metadata, gzip)
 
 
 def _metadata_key(item: tuple[str, str], where: str) -> tuple[str, str]:
     name, value = item
     name = name.lower()
-    if not name or not all(c.isalnum() or c in "-_" for c in name):
-        raise ConfigError(f"{where}: metadata name '{name}' must be letters, digits, - or _")
-    return name, value
+    if not name or not all(c.isascii() and (c.isalnum() or c in "-_") for c in name):
+        raise ConfigError(
+            f"{where}: metadata name '{name}' must be ASCII letters, digits, - or _"
+        )
+    return name, header_value(value, f"{where}: metadata '{name}'")
+
+
+def metadata_pair(item: str, where: str = "--metadata") -> tuple[str, str]:
+    """Return ``(name, value)`` from ``KEY=VALUE``; ConfigError for anything S3 cannot
+    keep as user metadata."""
+    name, sep, value = item.partition("=")
+    if not sep or not name:
+        raise ConfigError(f"{where} '{item}' is not KEY=VALUE")
+    return _metadata_key((name, value), where)
+
+
+def _field_value(arg: str, value: str, where: str) -> str:
+    """Return the *value* of the boto3 argument *arg*; ConfigError when S3 would refuse
+    it (every object of the run would fail alike)."""
+    header_value(value, where)
+    if arg == "Expires" and not _is_date(value):
+        raise ConfigError(
+            f"{where}: '{value}' is not a date (write e.g. Thu, 01 Dec 2033 16:00:00 GMT "
+            "or 2033-12-01T16:00:00Z)"
+        )
+    return value
+
+
+def _is_date(text: str) -> bool:
+    """Return True when *text* is an HTTP date or an ISO 8601 one, as botocore takes."""
+    from datetime import datetime
+    from email.utils import parsedate_to_datetime
+
+    try:
+        parsedate_to_datetime(text)
+        return True
+    except (TypeError, ValueError, IndexError):
+        pass
+    try:
+        datetime.fromisoformat(text)
+        return True
+    except ValueError:
+        return False
+
+
+def header_value(value: str, where: str) -> str:
+    """Return *value*; ConfigError when it cannot travel in an HTTP header: a control
+    character (a CR or LF would end the header line: every request would be refused),
+    or a character outside Latin-1."""
+    bad = next((c for c in value if (ord(c) < 32 and c != "\t") or ord(c) == 127), None)
+    if bad is not None:
+        raise ConfigError(f"{where}: the value holds a control character ({bad!r})")
+    if any(ord(c) > 255 for c in value):
+        raise ConfigError(f"{where}: the value holds characters HTTP headers cannot carry")
+    return value
 
 
 def parse_header(line: str) -> tuple[str, str, str]:
@@ -111,7 +163,7 @@ def parse_header(line: str) -> tuple[str, str, str]:
     if arg is None:
         known = ", ".join(sorted({*_HTTP_FIELDS, _META + "NAME"}))
         raise ConfigError(f"--header '{line}': S3 does not keep '{name}' (it can keep: {known})")
-    return "field", arg, value
+    return "field", arg, _field_value(arg, value, f"--header '{name}'")
 
 
 class Headers:
@@ -132,7 +184,7 @@ class Headers:
         for line in lines:
             kind, name, value = parse_header(line)
             (self._metadata if kind == "metadata" else self._fields)[name] = value
-        self._forced_type = content_type
+        self._forced_type = content_type and header_value(content_type, "--content-type")
         # more than the defaults (gzip alone is not: a listing tells a compressed object)
         self.configured = bool(rules or lines or content_type)
         # whether any file may be compressed: only then does gzipped() need asking

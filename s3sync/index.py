@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from s3sync.errors import ConfigError
 from s3sync.model import Stat
+from s3sync.paths import endpoint_shown
 
 VERSION = "2"  # 2: the digest of each object's headers
 PAGE = 1000
@@ -53,6 +54,34 @@ class Binding(NamedTuple):
 
 class IndexUnusable(Exception):
     """The index file exists but cannot be trusted; the message says why."""
+
+
+def check_place(path: str) -> None:
+    """Raise ConfigError unless an index can be kept at *path*: a regular file (or
+    nothing yet) that can be written, in a directory where a new index can be made
+    beside it and renamed over it. Asked before a run sends anything."""
+    if os.path.isdir(path):
+        raise ConfigError(f"index '{path}' is a directory: give --index a file's path")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"index '{path}': no directory '{folder}' to keep it in")
+    probe = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.probe")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write index '{path}': {exc.strerror} in '{folder}' (a new index is "
+            "made beside the old one and renamed over it)"
+        ) from None
+    if not os.path.lexists(path):
+        return
+    if os.path.islink(path) or not os.path.isfile(path):
+        raise ConfigError(f"index '{path}' is not a regular file")
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_NOFOLLOW))
+    except OSError as exc:
+        raise ConfigError(f"cannot write index '{path}': {exc.strerror}") from None
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -91,7 +120,9 @@ class Index:
             conn.close()
             raise IndexUnusable(f"index '{path}' is incomplete or of another version")
         bound = Binding(meta.get("endpoint", ""), meta.get("bucket", ""), meta.get("prefix", ""))
-        if bound != binding:
+        if bound._replace(endpoint=endpoint_shown(bound.endpoint)) != binding._replace(
+            endpoint=endpoint_shown(binding.endpoint)
+        ):
             conn.close()
             raise ConfigError(
                 f"index '{path}' belongs to {bound.describe()}, not {binding.describe()}: "

@@ -15,12 +15,42 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from s3sync.errors import LockHeld, RemoteError
+from s3sync.errors import ConfigError, LockHeld, RemoteError
 
 if TYPE_CHECKING:
     from s3sync.remote import ObjectStore
 
 TTL = 120.0
+
+
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "host": str,
+    "pid": int,
+    "renewed": (int, float),
+    "expires": (int, float),
+}
+
+
+def read_lease(body: bytes) -> tuple[float, str] | None:
+    """Return when the lease *body* expires and who holds it, or None when the bytes are
+    not a lease s3sync wrote: a JSON object of exactly its fields, of their types (with
+    the ``"s3sync": "lease"`` mark, or without it as older versions wrote it). Anything
+    else at the key is someone's object, never to be taken over."""
+    import json  # here: only a run with --lock-s3 needs it
+
+    try:
+        record = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or record.pop("s3sync", "lease") != "lease":
+        return None
+    if record.keys() != _FIELDS.keys():
+        return None
+    for name, kind in _FIELDS.items():
+        value = record[name]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return None
+    return float(record["expires"]), f"host {record['host']} pid {record['pid']}"
 
 
 class Lease:
@@ -48,12 +78,13 @@ class Lease:
     def _body(self) -> bytes:
         now = self._now()
         record = {
+            "s3sync": "lease",
             "host": os.uname().nodename,
             "pid": os.getpid(),
             "renewed": now,
             "expires": now + self._ttl,
         }
-        import json  # here: only a run with --lock-s3 needs it
+        import json
 
         return json.dumps(record).encode()
 
@@ -67,14 +98,13 @@ class Lease:
             if current is None:
                 continue  # released between our two requests: try again
             body, etag = current
-            try:
-                import json
-
-                holder = json.loads(body)
-                expires = float(holder["expires"])
-                who = f"host {holder.get('host', '?')} pid {holder.get('pid', '?')}"
-            except (ValueError, KeyError, TypeError):
-                expires, who = 0.0, "an unreadable lease"
+            holder = read_lease(body)
+            if holder is None:
+                raise ConfigError(
+                    f"{self._where} holds an object that is not an s3sync lease; nothing "
+                    "was changed: give --lock-s3 a key of its own"
+                )
+            expires, who = holder
             if expires > self._now():
                 until = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(expires))
                 raise LockHeld(f"{self._where} is locked by {who} until {until}")

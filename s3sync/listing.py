@@ -26,11 +26,14 @@ class NotAListing(ValueError):
 
 class ListingPage(NamedTuple):
     """One page: its objects (key, Stat with LastModified in whole seconds, as botocore
-    gives it), its common prefixes, and the token of the next page (None: the last)."""
+    gives it), its common prefixes, the token of the next page, and whether the server
+    says more follow (``remote.next_page`` decides what a page that says so without a
+    token means)."""
 
     objects: list[tuple[str, Stat]]
     prefixes: list[str]
     next_token: str | None
+    truncated: bool = False  # more pages follow (the token says where)
 
 
 def parse_page(body: bytes) -> ListingPage:
@@ -74,7 +77,7 @@ def parse_page(body: bytes) -> ListingPage:
     ]
     token = root.findtext(f"{ns}NextContinuationToken")
     truncated = root.findtext(f"{ns}IsTruncated") == "true"
-    return ListingPage(objects, prefixes, token if truncated and token else None)
+    return ListingPage(objects, prefixes, token or None, truncated)
 
 
 def _same(text: str) -> str:

@@ -28,14 +28,36 @@ from collections.abc import Callable, Iterable
 from s3sync.errors import SourceError
 from s3sync.paths import MARK_XATTR
 
-_TEMP = re.compile(r"\A\.s3sync-[0-9a-f]{16}\.tmp\Z")
+# ".s3sync-p<pid>-<random><serial>.tmp"; without "p<pid>-" as older versions wrote them
+_TEMP = re.compile(r"\A\.s3sync-(?:p([0-9]+)-)?[0-9a-f]{16}\.tmp\Z")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _KEPT_DIRS = 64  # directory descriptors kept open for writes
 
 
 def is_temp_name(relpath: str) -> bool:
-    """Return True for the temporary files this module writes (left by a killed run)."""
+    """Return True for the temporary files this module writes (never a real name)."""
     return bool(_TEMP.match(relpath.rpartition("/")[2]))
+
+
+def abandoned(relpath: str) -> bool:
+    """Return True when the temporary file *relpath* was left by a run that is gone: its
+    process no longer lives, or an older version (no pid in the name) wrote it. A file of
+    this process, or of another restore still running, is being written: never so."""
+    found = _TEMP.match(relpath.rpartition("/")[2])
+    if found is None:
+        return False
+    if found.group(1) is None:
+        return True
+    pid = int(found.group(1))
+    if pid == _PID:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's
+        return False
+    return False
 
 
 class PathRefused(OSError):
@@ -305,21 +327,24 @@ def _create(name: str, dirfd: int) -> int:
 
 
 _RUN = secrets.token_hex(4)
+_PID = os.getpid()
 _SERIAL = itertools.count()
 
 
 def _reseed() -> None:  # a forked child must not name files as its parent does
-    global _RUN
+    global _RUN, _PID
     _RUN = secrets.token_hex(4)
+    _PID = os.getpid()
 
 
 os.register_at_fork(after_in_child=_reseed)
 
 
 def _temp_name() -> str:
-    """Return a temporary name no other file has: random per process, then a serial
-    (no system call per file, as a random name each time would cost)."""
-    return f".s3sync-{_RUN}{next(_SERIAL) & 0xFFFFFFFF:08x}.tmp"
+    """Return a temporary name no other file has: the pid (so a later run can tell a
+    live writer's file from a dead one's), random per process, then a serial (no
+    system call per file, as a random name each time would cost)."""
+    return f".s3sync-p{_PID}-{_RUN}{next(_SERIAL) & 0xFFFFFFFF:08x}.tmp"
 
 
 def _exists(dirfd: int, name: str) -> bool:

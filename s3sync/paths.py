@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 from s3sync.errors import ConfigError
@@ -40,6 +41,11 @@ class Location(NamedTuple):
         return rel
 
 
+# what a bucket name may hold (S3's rule, and the underscore older buckets may have);
+# an uppercase name is no bucket anywhere: refused before any request, not "missing"
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+
 def parse_s3_url(url: str) -> Location:
     """Parse ``s3://BUCKET[/PREFIX]``; ``s3://b/site`` and ``s3://b/site/`` are the same place."""
     if not url.startswith("s3://"):
@@ -47,6 +53,11 @@ def parse_s3_url(url: str) -> Location:
     bucket, _, prefix = url[len("s3://") :].partition("/")
     if not bucket:
         raise ConfigError(f"'{url}' names no bucket: write s3://BUCKET or s3://BUCKET/PREFIX")
+    if _BUCKET.fullmatch(bucket) is None:
+        raise ConfigError(
+            f"'{bucket}' is not a valid bucket name: S3's are lowercase letters, digits, "
+            "dots and hyphens"
+        )
     prefix = prefix.strip("/")
     return Location(bucket, prefix + "/" if prefix else "")
 
@@ -109,3 +120,22 @@ def unsafe_relpath(relpath: str) -> str | None:
         if len(segment.encode("utf-8", "surrogatepass")) > 255:
             return "a name over 255 bytes"
     return None
+
+
+def endpoint_shown(url: str) -> str:
+    """Return the endpoint URL *url* as messages, logs and an index's binding show it:
+    without a user or password (never echoed), scheme and host in lower case, no
+    trailing slash (``http://h:8333/`` and ``http://h:8333`` are one endpoint)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return url.rpartition("@")[2].rstrip("/")
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    netloc = host if port is None else f"{host}:{port}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), parts.query, ""))
+

@@ -347,8 +347,10 @@ class LogFileReporter(NullReporter):
             raise ConfigError(f"cannot open log file '{path}': {exc.strerror}") from None
 
     def _line(self, text: str) -> None:
+        """Append *text* as one line: a newline or escape in a key (or in a message that
+        quotes one) is escaped as on the console, so no line can be forged."""
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self._now()))
-        self._file.write(f"{stamp} {text}\n")
+        self._file.write(f"{stamp} {shown(text)}\n")
         self._file.flush()
 
     def done(self, outcome: Outcome) -> None:

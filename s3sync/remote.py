@@ -25,6 +25,7 @@ from s3sync.errors import ConfigError, Disposition, RemoteError, classify
 from s3sync.etags import multipart_etag, used_part_size
 from s3sync.listing import NotAListing, http_date_seconds, parse_page
 from s3sync.model import ObjectInfo, Stat
+from s3sync.paths import endpoint_shown
 from s3sync.retry import Retrier, RetryPolicy
 
 if TYPE_CHECKING:
@@ -40,13 +41,21 @@ OnRetry = Callable[[BaseException], None]
 MAX_PARTS = 10_000
 CHUNK = 1024 * 1024
 DELETE_BATCH = 1000
+SMALL_OBJECT = 64 * 1024  # what get_bytes reads at most: a lease is a few hundred bytes
 
 
 class CopySource(NamedTuple):
-    """An object to copy from: its bucket and key on the store's own endpoint."""
+    """An object to copy from: its bucket and key on the store's own endpoint, and the
+    ETag of the version to copy (each request is conditioned on it: a source rewritten
+    during the copy fails it, PreconditionFailed, instead of mixing two versions)."""
 
     bucket: str
     key: str
+    etag: str | None = None
+
+    def conditions(self) -> dict[str, str]:
+        """Return the CopyObject/UploadPartCopy arguments that pin the version."""
+        return {"CopySourceIfMatch": self.etag} if self.etag else {}
 
 
 class Source(Protocol):
@@ -75,7 +84,7 @@ class ObjectStore(Protocol):
 
     @property
     def endpoint(self) -> str:
-        """The endpoint URL requests go to."""
+        """The endpoint URL requests go to, as messages and an index show it."""
         ...
 
     def list_pages(self, prefix: str, *, on_retry: OnRetry) -> Iterator[list[tuple[str, Stat]]]:
@@ -212,8 +221,16 @@ class ObjectStore(Protocol):
         """Give *key* exactly *headers* and *metadata* in place; return the new ETag."""
         ...
 
-    def get_range(self, key: str, first: int, last: int, *, on_retry: OnRetry) -> bytes:
-        """Return bytes *first* to *last* (inclusive) of *key*."""
+    def get_range(
+        self, key: str, first: int, last: int, *, on_retry: OnRetry, if_match: str | None = None
+    ) -> bytes:
+        """Return bytes *first* to *last* (inclusive) of *key* (of the version whose ETag
+        is *if_match*: another version fails, PreconditionFailed)."""
+        ...
+
+    def first_part_size(self, key: str) -> int | None:
+        """Return the size of the first part *key* was uploaded in, None when it was not
+        multipart or the server does not tell (best effort, one HEAD)."""
         ...
 
     def put_from(
@@ -259,7 +276,8 @@ def make_client(
     try:
         client = session.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
     except ValueError as exc:
-        raise ConfigError(f"bad endpoint URL '{endpoint_url}': {exc}") from None
+        shown = endpoint_shown(endpoint_url or "")
+        raise ConfigError(f"bad endpoint URL '{shown}': {exc}") from None
     client.meta.events.register("after-call.s3", _refuse_answers_that_are_not_s3)
     return client
 
@@ -455,8 +473,9 @@ class S3Store:
 
     @property
     def endpoint(self) -> str:
-        """The endpoint URL requests go to."""
-        return self._endpoint or self.client.meta.endpoint_url
+        """The endpoint URL requests go to, as messages and an index show it (no
+        password, no trailing slash: ``paths.endpoint_shown``)."""
+        return endpoint_shown(self._endpoint or self.client.meta.endpoint_url)
 
     def _error(self, exc: BaseException, doing: str) -> RemoteError:
         import botocore.exceptions as bce
@@ -541,7 +560,7 @@ class S3Store:
             parsed = parse_page(self._fast.list_page(prefix, token))
         except NotAListing as exc:
             raise CrtFailure("NotS3", 200, str(exc)) from None
-        return parsed.objects, parsed.next_token
+        return parsed.objects, next_page(self.bucket, parsed.truncated, parsed.next_token)
 
     def _botocore_page(
         self, prefix: str, token: str | None
@@ -557,8 +576,8 @@ class S3Store:
             )
             for obj in page.get("Contents", ())
         ]
-        following = page.get("NextContinuationToken")
-        return objects, following if page.get("IsTruncated") and following else None
+        truncated = bool(page.get("IsTruncated"))
+        return objects, next_page(self.bucket, truncated, page.get("NextContinuationToken"))
 
     def put_file(
         self,
@@ -732,11 +751,13 @@ class S3Store:
         return True
 
     def get_bytes(self, key: str) -> tuple[bytes, str] | None:
-        """Return a small object's body and ETag, or None when there is no such key."""
+        """Return a small object's body (its first SMALL_OBJECT bytes) and ETag, or None
+        when there is no such key."""
 
         def get() -> tuple[bytes, str]:
             answer = self.client.get_object(Bucket=self.bucket, Key=key)
-            return answer["Body"].read(), answer.get("ETag", "")
+            with contextlib.closing(answer["Body"]) as body:  # the rest is never read
+                return body.read(SMALL_OBJECT), answer.get("ETag", "")
 
         try:
             return self._call(f"read of '{key}'", get, None)
@@ -804,7 +825,7 @@ class S3Store:
         failure abort it, leaving no parts. Unfinished uploads of the same key (a run
         killed outright) are aborted first, so none is left dangling."""
         doing = f"multipart upload of '{key}'"
-        self._abort_unfinished(key)
+        self.abort_unfinished(key)
         create_retries: list[BaseException] = []
         created = self._call(
             doing,
@@ -832,7 +853,7 @@ class S3Store:
             raise
         finally:
             if create_retries:  # a create whose answer was lost may have left an upload
-                self._abort_unfinished(key)
+                self.abort_unfinished(key)
         return etag
 
     def finish_upload(
@@ -865,9 +886,9 @@ class S3Store:
             return expected
         return _quoted(str(done.get("ETag", "")))
 
-    def _abort_unfinished(self, key: str) -> None:
+    def abort_unfinished(self, key: str) -> None:
         """Abort every unfinished multipart upload of *key*; best effort (a policy may
-        deny listing them)."""
+        deny listing them, a server may not have the call)."""
         with contextlib.suppress(RemoteError):
             for leftover in self.unfinished_uploads(key):
                 self.abort(key, leftover)
@@ -924,6 +945,7 @@ class S3Store:
             "Bucket": self.bucket,
             "Key": key,
             "CopySource": {"Bucket": source.bucket, "Key": source.key},
+            **source.conditions(),
         }
         if info is not None:
             kwargs |= dict(info.headers)
@@ -965,16 +987,18 @@ class S3Store:
         ranges = [(o, min(o + part_size, info.size) - 1) for o in range(0, info.size, part_size)]
 
         def part(upload_id: str, number: int, first: int, last: int) -> str:
+            kwargs: dict[str, Any] = {
+                "Bucket": self.bucket,
+                "Key": key,
+                "UploadId": upload_id,
+                "PartNumber": number,
+                "CopySource": {"Bucket": source.bucket, "Key": source.key},
+                "CopySourceRange": f"bytes={first}-{last}",
+                **source.conditions(),
+            }
             answer = self._call(
                 f"copy of part {number} of '{source.key}'",
-                lambda: self.client.upload_part_copy(
-                    Bucket=self.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    CopySource={"Bucket": source.bucket, "Key": source.key},
-                    CopySourceRange=f"bytes={first}-{last}",
-                ),
+                lambda: self.client.upload_part_copy(**kwargs),
                 on_retry,
             )
             return str(answer["CopyPartResult"]["ETag"])
@@ -1042,16 +1066,38 @@ class S3Store:
             on_retry,
         )
 
-    def get_range(self, key: str, first: int, last: int, *, on_retry: OnRetry) -> bytes:
-        """Return bytes *first* to *last* (inclusive) of *key*."""
+    def get_range(
+        self, key: str, first: int, last: int, *, on_retry: OnRetry, if_match: str | None = None
+    ) -> bytes:
+        """Return bytes *first* to *last* (inclusive) of *key* (of the version whose ETag
+        is *if_match*: another version fails, PreconditionFailed)."""
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Range": f"bytes={first}-{last}",
+        }
+        if if_match:
+            kwargs["IfMatch"] = if_match
 
         def get() -> bytes:
-            answer = self.client.get_object(
-                Bucket=self.bucket, Key=key, Range=f"bytes={first}-{last}"
-            )
+            answer = self.client.get_object(**kwargs)
             return bytes(answer["Body"].read())
 
         return self._call(f"download of '{key}' bytes {first}-{last}", get, on_retry)
+
+    def first_part_size(self, key: str) -> int | None:
+        """Return the size of the first part *key* was uploaded in, None when it was not
+        multipart or the server does not tell (best effort, one HEAD)."""
+        try:
+            answer = self._call(
+                f"HEAD of part 1 of '{key}'",
+                lambda: self.client.head_object(Bucket=self.bucket, Key=key, PartNumber=1),
+                None,
+            )
+        except RemoteError:
+            return None
+        parts, length = answer.get("PartsCount"), answer.get("ContentLength")
+        return int(length) if parts and int(parts) > 1 and length else None
 
     def put_from(
         self,
@@ -1107,6 +1153,21 @@ _HEADERS = (
     "Expires",
     "WebsiteRedirectLocation",
 )
+
+
+def next_page(bucket: str, truncated: bool, token: str | None) -> str | None:
+    """Return the continuation token of a listing's next page, None after the last one;
+    raise RemoteError when a page says more follow but gives no token: the listing is
+    incomplete, and a run that took it for whole would delete what it never saw."""
+    if not truncated:
+        return None
+    if not token:
+        raise RemoteError(
+            f"listing bucket '{bucket}' is incomplete: the server says more keys follow "
+            "but gives no continuation token (nothing deleted)",
+            code="IncompleteListing",
+        )
+    return token
 
 
 def _info(answer: Any) -> ObjectInfo:

@@ -152,7 +152,7 @@ def _directories(
                     if link:
                         if not follow_symlinks:
                             if filters.file_included(rel):
-                                problem = _warn(rel, "symlink not followed (--no-follow-symlinks)")
+                                problem = _warn(rel, "a symlink: not followed")
                                 values.append((name, problem))
                             continue
                         info = stat(name, dir_fd=fd)

@@ -23,7 +23,7 @@ from s3sync.diff import (
     same_etag,
     withheld_by_errors,
 )
-from s3sync.errors import Disposition, RemoteError, classify
+from s3sync.errors import Disposition, RemoteError, changed_underneath, classify
 from s3sync.filters import Filter
 from s3sync.model import Copy, Delete, Outcome, Reason, Report, Stat
 from s3sync.paths import Location
@@ -104,20 +104,23 @@ def _perform_copy(
         small = action.stat.size < options.multipart_threshold and (
             action.stat.size <= MAX_COPY_OBJECT
         )
-        origin = CopySource(source_bucket, action.source_key)
+        # every request is pinned to the version listed (or HEAD saw): a source
+        # rewritten during the copy fails it, never mixes two versions
+        origin = CopySource(source_bucket, action.source_key, action.stat.etag)
         if options.server_side and small and not multipart_source:
             etag = dest.copy_object(
                 origin, action.key, info=None, extra_metadata={}, on_retry=on_retry
             )
         else:
             info = source.head(action.source_key, on_retry=on_retry)
+            origin = origin._replace(etag=info.etag or None)
             extra = {SOURCE_ETAG: info.etag} if multipart_source or not small else {}
             if not options.server_side:
                 etag = dest.put_from(
                     action.key,
                     info=info,
                     read=lambda first, last: source.get_range(
-                        action.source_key, first, last, on_retry=on_retry
+                        action.source_key, first, last, on_retry=on_retry, if_match=origin.etag
                     ),
                     extra_metadata=extra,
                     on_retry=on_retry,
@@ -132,6 +135,11 @@ def _perform_copy(
                 )
         problem = _check(action, etag, dest, on_retry)
     except RemoteError as exc:
+        if changed_underneath(exc):
+            message = (
+                "the source changed while it was copied: nothing kept (the next run copies it)"
+            )
+            return Outcome(action, message, len(retried))
         fatal = classify(exc) is Disposition.FATAL
         return Outcome(action, str(exc), len(retried), fatal=fatal)
     return Outcome(action, problem, len(retried), etag=etag)

@@ -30,7 +30,7 @@ from s3sync.diff import (
 from s3sync.errors import Disposition, RemoteError, S3SyncError, classify
 from s3sync.filters import Filter
 from s3sync.hashing import HIDES_MD5, Verdict, hash_file, md5_shaped, settle
-from s3sync.localtree import LocalTree, PathRefused, Pending, is_temp_name
+from s3sync.localtree import LocalTree, PathRefused, Pending, abandoned, is_temp_name
 from s3sync.model import (
     Download,
     ObjectInfo,
@@ -401,9 +401,9 @@ def run(
         yield from tally.planned(matcher.remote(relpath, stat))
 
     def local_entry(relpath: str, stat: Stat) -> Iterator[Download]:
-        if is_temp_name(relpath):
-            if not options.dry_run:
-                tree.remove(relpath)  # left by a killed run, never a real name
+        if is_temp_name(relpath):  # never a real name; removed once its writer is gone
+            if abandoned(relpath) and not options.dry_run:
+                tree.remove(relpath)
             return
         counts["local"] += 1
         yield from tally.planned(matcher.local(relpath, stat))

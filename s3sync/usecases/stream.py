@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, BinaryIO
 
-from s3sync.errors import ConfigError, Disposition, RemoteError, classify
+from s3sync.errors import ConfigError, Disposition, RemoteError, changed_underneath, classify
 from s3sync.etags import MIB, EtagHasher, candidate_part_sizes, parts_of
-from s3sync.model import Download, Outcome, Reason, Report, Stat, Upload
+from s3sync.model import Download, ObjectInfo, Outcome, Reason, Report, Stat, Upload
 
 if TYPE_CHECKING:
     from s3sync.remote import S3Store
@@ -48,6 +48,19 @@ def _read(source: BinaryIO, size: int) -> bytearray:
     if got < size:
         del buffer[got:]  # shrinks in place: no second copy of the part
     return buffer
+
+
+def _layouts(store: S3Store, key: str, info: ObjectInfo) -> tuple[list[int], bool]:
+    """Return the part sizes to hash a multipart object *info* in, and whether its part
+    size is known (recorded by s3sync, or told by a HEAD of part 1), so that a mismatch
+    proves corruption. Guessed sizes may verify it; they never condemn it: 8 MiB and
+    10 MiB parts both split 20 MiB in two."""
+    if parts_of(info.etag) == 0:
+        return [], False  # one MD5: no part size to know
+    recorded = info.metadata.get("partsize", "")
+    told = int(recorded) if recorded.isdigit() else store.first_part_size(key)
+    sizes = candidate_part_sizes(info.size, parts_of(info.etag), [told] if told else [])
+    return sizes, bool(told) and told in sizes
 
 
 def _failed(report: Report, outcome: Outcome) -> Report:
@@ -82,8 +95,7 @@ def pipe(
     on_retry = retried.append
     total = 0
     try:
-        for leftover in store.unfinished_uploads(key):
-            store.abort(key, leftover)
+        store.abort_unfinished(key)  # older runs' leftovers: best effort, as in push
         chunk = _read(source, part_size_for(1, part_size))
         if len(chunk) < part_size:
             if cancel.is_set():
@@ -215,17 +227,22 @@ def cat(
     try:
         info = store.head(key, on_retry=on_retry)
         action = Download(key, "-", Stat(info.size, info.last_modified_ns, info.etag), Reason.NEW)
-        recorded = info.metadata.get("partsize", "")
-        preferred = [int(recorded)] if recorded.isdigit() else []
-        sizes = candidate_part_sizes(info.size, parts_of(info.etag), preferred)
+        sizes, known = _layouts(store, key, info)
         hasher = EtagHasher(sizes)
         ranges = [(o, min(o + part_size, info.size) - 1) for o in range(0, info.size, part_size)]
         written = 0
         with ThreadPoolExecutor(workers, thread_name_prefix="s3sync-cat") as pool:
+
+            def read(first: int, last: int) -> Future[bytes]:
+                # pinned to the version HEAD saw: a rewrite mid-read fails, never mixes
+                return pool.submit(
+                    store.get_range, key, first, last, on_retry=on_retry, if_match=info.etag
+                )
+
             window: collections.deque[Future[bytes]] = collections.deque()
             pending = iter(ranges)
             for first, last in pending:
-                window.append(pool.submit(store.get_range, key, first, last, on_retry=on_retry))
+                window.append(read(first, last))
                 if len(window) >= workers:
                     break
             while window:
@@ -238,7 +255,7 @@ def cat(
                 window.popleft()
                 nxt = next(pending, None)
                 if nxt is not None:
-                    window.append(pool.submit(store.get_range, key, *nxt, on_retry=on_retry))
+                    window.append(read(*nxt))
                 hasher.update(data)
                 out.write(data)
                 written += len(data)
@@ -246,13 +263,15 @@ def cat(
     except RemoteError as exc:
         fatal = classify(exc) is Disposition.FATAL or exc.status == 404
         message = f"no object '{key}'" if exc.status == 404 else str(exc)
+        if changed_underneath(exc):
+            message = f"'{key}' changed while it was read: what was written is incomplete"
         return _failed(report, Outcome(action, message, len(retried), fatal=fatal))
     problem = None
     if written != info.size:
         problem = f"content check failed: {written} bytes written, the object has {info.size}"
     elif parts_of(info.etag) == 0 and hasher.single() != info.etag:
         problem = "content check failed: the MD5 of what was written is not the object's ETag"
-    elif sizes and not any(hasher.multipart(s) == info.etag for s in sizes):
+    elif known and not any(hasher.multipart(s) == info.etag for s in sizes):
         problem = "content check failed: what was written does not match the object's ETag"
     report.record(Outcome(action, problem, len(retried)))
     report.duration = clock() - started

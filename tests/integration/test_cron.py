@@ -164,13 +164,15 @@ def test_two_runs_on_one_s3_lease_and_take_over_of_an_expired_one(
     assert first.returncode == 0
     assert lease not in keys(s3, bucket)  # released at the end
 
-    stale = {"host": "gone-host", "pid": 1, "expires": time.time() - 10}
+    stale = {"host": "gone-host", "pid": 1, "renewed": time.time() - 130}
+    stale["expires"] = time.time() - 10  # as an older s3sync wrote it: no "s3sync" mark
     s3.put_object(Bucket=bucket, Key=lease, Body=json.dumps(stale).encode())
     taken = cli("push", "--lock-s3", lease, src, f"s3://{bucket}/site")
     assert taken.code == 0, taken.err
     assert lease not in keys(s3, bucket)
 
-    live = {"host": "other-host", "pid": 4242, "expires": time.time() + 600}
+    live = {"s3sync": "lease", "host": "other-host", "pid": 4242, "renewed": time.time()}
+    live["expires"] = time.time() + 600
     s3.put_object(Bucket=bucket, Key=lease, Body=json.dumps(live).encode())
     refused = cli("push", "--lock-s3", lease, src, f"s3://{bucket}/site")
     assert refused.code == 4 and "host other-host pid 4242" in refused.err
@@ -186,6 +188,30 @@ def test_lease_under_the_prefix_is_never_synced_or_deleted(
     assert run.code == 0, run.err
     assert run.actions("delete") == {}
     assert keys(s3, bucket) == {"site/a.txt"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>a page of the site</html>",
+        b'{"host": "h", "pid": 1, "expires": 0}',  # lease-like, but not a lease of ours
+        b'{"s3sync": "lease", "host": "h", "pid": 1, "renewed": 0, "expires": 0, "x": 1}',
+        b'{"s3sync": "other", "host": "h", "pid": 1, "renewed": 0, "expires": 0}',
+        b'["host", "pid", "renewed", "expires"]',
+    ],
+)
+def test_lock_s3_on_an_object_that_is_not_a_lease_refuses_and_touches_nothing(
+    cli: Any, s3: Any, bucket: str, tree: Tree, body: bytes
+) -> None:
+    src = tree({"index.html": "new home", "a.txt": "a"})
+    s3.put_object(Bucket=bucket, Key="site/index.html", Body=body)
+
+    run = cli("push", "--lock-s3", "site/index.html", src, f"s3://{bucket}/site")
+
+    assert run.code == 2, run.err
+    assert "not an s3sync lease" in run.err and len(run.err.strip().splitlines()) == 1
+    assert keys(s3, bucket) == {"site/index.html"}  # nothing sent, nothing deleted
+    assert s3.get_object(Bucket=bucket, Key="site/index.html")["Body"].read() == body
 
 
 def guarded(run: Run) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -88,6 +89,43 @@ def test_lock_is_exclusive_and_says_who_holds_it(tmp_path: Path) -> None:
         pass
     with hold(path):  # released
         pass
+
+
+def test_lock_never_follows_a_symlink_or_truncates_its_target(tmp_path: Path) -> None:
+    precious = tmp_path / "precious.txt"
+    precious.write_text("a year of notes")
+    (tmp_path / "lock").symlink_to(precious)
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+
+    for name in ("lock", "dangling"):
+        with pytest.raises(ConfigError, match="is a symlink"), hold(str(tmp_path / name)):
+            pass
+    assert precious.read_text() == "a year of notes"
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_lock_refuses_what_is_no_regular_file_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "dir").mkdir()
+    for path, why in (
+        (tmp_path / "fifo", "not a regular file"),
+        (Path("/dev/null"), "not a regular file"),
+        (tmp_path / "dir", "Is a directory"),
+    ):
+        with pytest.raises(ConfigError, match=why), hold(str(path)):
+            pass
+
+
+def test_lock_never_truncates_a_file_that_is_not_a_lock_file(tmp_path: Path) -> None:
+    someones = tmp_path / "notes.txt"
+    someones.write_text("pid=1 since=yesterday\nand a line of mine\n")
+    with pytest.raises(ConfigError, match="not an s3sync lock file"), hold(str(someones)):
+        pass
+    assert someones.read_text() == "pid=1 since=yesterday\nand a line of mine\n"
+    stale = tmp_path / "stale.lock"  # left by a killed run: taken, as always
+    stale.write_text("pid=123 since=2026-01-01T00:00:00+0000\n")
+    with hold(str(stale)):
+        assert stale.read_text().startswith(f"pid={os.getpid()} ")
 
 
 def test_index_round_trip_and_binding(tmp_path: Path) -> None:

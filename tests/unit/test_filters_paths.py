@@ -152,3 +152,47 @@ def test_publish_groups_put_entry_points_last_and_follow_the_order_given() -> No
     assert len(custom) == 4
     paths = ["a.css", "b/c.js", "top.html", "a/top.html", "x.png", "img/a.png", "a/img/b/c"]
     assert [custom.of(p) for p in paths] == [1, 1, 2, 0, 0, 3, 3]
+
+
+_SEGMENTS = st.sampled_from(["a", "b", "img", "x.css", "y.js", "top.html", "c"])
+_GLOBS = st.sampled_from(["*.css", "*.js", "/top.html", "img/", "a/", "b/*.js", "**/c", "/a/b"])
+
+
+@given(
+    st.lists(st.lists(_GLOBS, min_size=1, max_size=3), min_size=1, max_size=3),
+    st.lists(st.lists(_SEGMENTS, min_size=1, max_size=4).map("/".join), max_size=30),
+)
+@settings(max_examples=300, deadline=None)
+def test_publish_group_is_the_first_whose_glob_covers_the_path_or_a_directory(
+    groups: list[list[str]], paths: list[str]
+) -> None:
+    from s3sync.filters import Groups, compile_rule, covers
+
+    order = Groups([",".join(g) for g in groups])
+    for path in paths:  # one Groups for all: what it remembers of directories must hold
+        expected = next(
+            (
+                n
+                for n, g in enumerate(groups, 1)
+                if any(covers(compile_rule(True, x), path) for x in g)
+            ),
+            0,
+        )
+        assert order.of(path) == expected, path
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://127.0.0.1:8333", "http://127.0.0.1:8333"),
+        ("http://127.0.0.1:8333/", "http://127.0.0.1:8333"),  # one endpoint, either way
+        ("HTTP://Host.Example:9000//", "http://host.example:9000"),
+        ("http://user:secret@127.0.0.1:8333/", "http://127.0.0.1:8333"),  # never echoed
+        ("https://[::1]:9000/", "https://[::1]:9000"),
+        ("http://user:secret@host:notaport", "host:notaport"),
+    ],
+)
+def test_endpoint_shown_without_password_or_trailing_slash(url: str, shown: str) -> None:
+    from s3sync.paths import endpoint_shown
+
+    assert endpoint_shown(url) == shown

@@ -48,10 +48,25 @@ def test_objects_with_whole_second_times_quoted_etags_and_the_next_token() -> No
     assert parsed.next_token == "tok/en=="
 
 
-def test_the_last_page_has_no_token_even_when_the_server_sends_one() -> None:
-    body = page(entry("k") + "<NextContinuationToken>x</NextContinuationToken>")
-    assert parse_page(body).next_token is None
+def test_the_last_page_is_the_one_not_truncated_whatever_token_it_sends() -> None:
+    from s3sync.remote import next_page
+
+    last = parse_page(page(entry("k") + "<NextContinuationToken>x</NextContinuationToken>"))
+    assert not last.truncated and next_page("b", last.truncated, last.next_token) is None
     assert parse_page(page("")).objects == []
+
+
+def test_a_truncated_page_without_a_token_is_an_incomplete_listing_not_the_end() -> None:
+    from s3sync.errors import Disposition, RemoteError, classify
+    from s3sync.remote import next_page
+
+    cut = parse_page(page(entry("k"), truncated=True))
+    assert cut.truncated and cut.next_token is None
+    with pytest.raises(RemoteError) as raised:
+        next_page("b", cut.truncated, cut.next_token)
+    assert raised.value.code == "IncompleteListing"
+    assert classify(raised.value) is Disposition.FATAL  # nothing deleted, exit 3
+    assert next_page("b", True, "t") == "t"
 
 
 def test_url_encoded_keys_are_decoded_only_when_the_server_encoded_them() -> None:

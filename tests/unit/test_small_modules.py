@@ -151,6 +151,9 @@ def test_retry_waits_are_capped() -> None:
         (RemoteError("", code="InvalidAccessKeyId", status=403), Disposition.FATAL),
         (RemoteError("", code="NoCredentials"), Disposition.FATAL),
         (RemoteError("", code="EntityTooLarge", status=400), Disposition.FAIL),
+        (RemoteError("", code="NotImplemented", status=501), Disposition.FAIL),  # permanent
+        (RemoteError("", code="Whatever", status=501), Disposition.FAIL),
+        (RemoteError("", code="IncompleteListing"), Disposition.FATAL),
         (ConnectionResetError(), Disposition.RETRY),
         (TimeoutError(), Disposition.RETRY),
         (PermissionError(), Disposition.FAIL),
@@ -284,3 +287,25 @@ def test_verbose_lines_name_each_kind_of_action() -> None:
         "would copy d [size] (1.5 kB)"
     )
     assert action_line(Outcome(RemoveLocal("x"))) == "remove x [gone]"
+
+
+@pytest.mark.parametrize(
+    ("body", "read"),
+    [
+        (b'{"s3sync": "lease", "host": "h", "pid": 7, "renewed": 1, "expires": 2.5}', 2.5),
+        (b'{"host": "h", "pid": 7, "renewed": 1.0, "expires": 3}', 3.0),  # older: no mark
+        (b'{"s3sync": "lease", "host": "h", "pid": 7, "renewed": 1}', None),  # a field short
+        (b'{"s3sync": "lease", "host": "h", "pid": "7", "renewed": 1, "expires": 2}', None),
+        (b'{"s3sync": "lease", "host": "h", "pid": true, "renewed": 1, "expires": 2}', None),
+        (b'{"s3sync": "x", "host": "h", "pid": 7, "renewed": 1, "expires": 2}', None),
+        (b'{"host": "h", "pid": 7, "renewed": 1, "expires": 2, "more": 0}', None),
+        (b"<html>a page</html>", None),
+        (b"\xff\xfe", None),
+        (b"[]", None),
+    ],
+)
+def test_only_a_lease_s3sync_wrote_reads_as_one(body: bytes, read: float | None) -> None:
+    from s3sync.lease import read_lease
+
+    found = read_lease(body)
+    assert (None if found is None else found[0]) == read
