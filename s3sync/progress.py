@@ -36,6 +36,9 @@ class Reporter(Protocol):
     def planned(self, action: Action) -> None:
         """An action was decided and will be performed."""
 
+    def scanned(self) -> None:
+        """Both scans have ended: every action of the run but its deletes is planned."""
+
     def done(self, outcome: Outcome) -> None:
         """An action finished (or failed)."""
 
@@ -50,6 +53,9 @@ class NullReporter:
     """Shows nothing; the API's default."""
 
     def planned(self, action: Action) -> None:
+        pass
+
+    def scanned(self) -> None:
         pass
 
     def done(self, outcome: Outcome) -> None:
@@ -274,10 +280,14 @@ class ConsoleReporter:
         if bar and verbosity >= 0:
             from tqdm import tqdm  # here: a run under cron never spends the time to load it
 
+            # no total while the scans run: a total that grows with the walk would show
+            # a percentage and an ETA that mean nothing (67% when a tenth is done)
             self._bar = tqdm(
-                total=0, unit="file", file=self.err, dynamic_ncols=True, leave=False, delay=0.5
+                total=None, unit="file", file=self.err, dynamic_ncols=True, leave=False, delay=0.5
             )
         self._bytes = 0
+        self._planned = 0
+        self._scanned = False
 
     def _say(self, text: str, stream: TextIO) -> None:
         if self._bar is not None:
@@ -291,8 +301,16 @@ class ConsoleReporter:
         print(json.dumps(record, ensure_ascii=False), file=self.out, flush=True)
 
     def planned(self, action: Action) -> None:
+        self._planned += 1
+        if self._bar is not None and self._scanned:  # deletes, once the totals are known
+            self._bar.total = self._planned
+            self._bar.refresh()
+
+    def scanned(self) -> None:
+        """From now on the bar has its exact total: a percentage and an ETA."""
+        self._scanned = True
         if self._bar is not None:
-            self._bar.total = (self._bar.total or 0) + 1
+            self._bar.total = self._planned
             self._bar.refresh()
 
     def done(self, outcome: Outcome) -> None:
@@ -384,6 +402,10 @@ class TeeReporter:
     def planned(self, action: Action) -> None:
         for r in self._reporters:
             r.planned(action)
+
+    def scanned(self) -> None:
+        for r in self._reporters:
+            r.scanned()
 
     def done(self, outcome: Outcome) -> None:
         for r in self._reporters:

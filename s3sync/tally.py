@@ -144,12 +144,16 @@ class Tally:
             assert start is not None
             return None if self.stopping() else start(action, runners)
 
+        def scanned() -> Iterable[A]:
+            self.reporter.scanned()  # the totals are known: the bar can show them
+            return finish()
+
         try:
             engine.drive(
                 engine.stream(
                     sources,
                     handle,
-                    finish,
+                    scanned,
                     perform,
                     workers=workers,
                     cancel=self.stopping,
