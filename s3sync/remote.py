@@ -482,12 +482,16 @@ class S3Store:
         from botocore.parsers import ResponseParserError
 
         code, status, detail = "Error", None, str(exc)
+        region: str | None = None
         if isinstance(exc, bce.ClientError):
             err = exc.response.get("Error", {})
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             code = str(err.get("Code") or status or "Error")
             detail = str(err.get("Message") or code)
-            if code == "404" and "Bucket" in doing:
+            if code in ("301", "PermanentRedirect"):  # a HEAD's answer has no body
+                code = "PermanentRedirect"
+                region = _region_told(exc.response)
+            elif code == "404" and "Bucket" in doing:
                 code = "NoSuchBucket"
             elif code in ("403", "Forbidden"):
                 code = "AccessDenied"
@@ -507,14 +511,18 @@ class S3Store:
             code = "NotS3"
         elif isinstance(exc, CrtFailure):
             code, status, detail = exc.code, exc.status, exc.detail
-            if code in ("403", "Forbidden"):
+            if code in ("301", "PermanentRedirect"):
+                code = "PermanentRedirect"
+            elif code in ("403", "Forbidden"):
                 code = "AccessDenied"
             elif code == "400":
                 code = "BadRequest"
         elif isinstance(exc, (bce.HTTPClientError, bce.ConnectionError)):
             code = "ConnectionError"
         template = _FATAL_MESSAGES.get(code)
-        if template is not None:
+        if region is not None:
+            message = f"bucket '{self.bucket}' is in region {region}: set --region {region}"
+        elif template is not None:
             message = template.format(bucket=self.bucket, endpoint=self.endpoint)
         else:
             message = f"{doing} failed: {detail} ({code})"
@@ -1153,6 +1161,18 @@ _HEADERS = (
     "Expires",
     "WebsiteRedirectLocation",
 )
+
+
+def _region_told(response: Any) -> str | None:
+    """Return the region a redirect names: S3's ``x-amz-bucket-region`` header, else the
+    regional endpoint its error body gives (``b.s3.eu-west-1.amazonaws.com``)."""
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    told = headers.get("x-amz-bucket-region") or response.get("Error", {}).get("Region")
+    if not told:
+        endpoint = str(response.get("Error", {}).get("Endpoint", ""))
+        found = re.search(r"(?:^|\.)s3[.-]([a-z0-9-]+)\.amazonaws\.com", endpoint)
+        told = found.group(1) if found else None
+    return told if told and _REGION.fullmatch(told) else None
 
 
 def next_page(bucket: str, truncated: bool, token: str | None) -> str | None:

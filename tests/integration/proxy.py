@@ -62,7 +62,9 @@ class Hold:
     release: threading.Event
 
 
-Fault: TypeAlias = tuple[int, bytes] | Stall | Truncate | Reset | Silence | Hold
+# (status, body) or (status, body, extra headers) answered instead of the server
+Answer: TypeAlias = tuple[int, bytes] | tuple[int, bytes, tuple[tuple[str, str], ...]]
+Fault: TypeAlias = Answer | Stall | Truncate | Reset | Silence | Hold
 
 
 @dataclass(frozen=True)
@@ -124,12 +126,15 @@ class FaultProxy:
                     self._reset()
                     return
                 elif isinstance(fault, tuple):
-                    status, payload = fault
+                    status, payload, *more = fault
                     self.send_response(status)
                     self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(payload)))
+                    for name, value in more[0] if more else ():
+                        self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(payload)
+                    if self.command != "HEAD":
+                        self.wfile.write(payload)
                     return
                 conn = http.client.HTTPConnection(target.netloc, timeout=60)
                 conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)

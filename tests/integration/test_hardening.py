@@ -338,3 +338,68 @@ def test_copy_of_a_source_rewritten_mid_copy_keeps_nothing_mixed(
     assert run.code == 1, run.err
     assert "changed while it was copied" in run.err
     assert keys(s3, bucket, "dst/") == set()  # no copy made of two versions
+
+
+MOVED = (
+    301,
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code>'
+    b"<Message>The bucket you are attempting to access must be addressed using the "
+    b"specified endpoint.</Message><Endpoint>b.s3.eu-west-1.amazonaws.com</Endpoint>"
+    b"</Error>",
+    (("x-amz-bucket-region", "eu-west-1"),),
+)
+
+
+@pytest.mark.parametrize("command", ["cat", "push"])
+def test_a_bucket_in_another_region_is_fatal_and_named(
+    cli: Any, server: Any, bucket: str, tree: Tree, command: str
+) -> None:
+    src = tree({"a.txt": "a"})
+    with fault_proxy(server.endpoint, lambda m, p, n: MOVED) as proxy:
+        if command == "cat":
+            run = cli("cat", f"s3://{bucket}/a.txt", "--endpoint-url", proxy.endpoint)
+        else:
+            run = cli("push", src, f"s3://{bucket}", endpoint=proxy.endpoint)
+
+    assert run.code == 3, (run.code, run.err)
+    assert "region" in run.err and len(run.err.strip().splitlines()) == 1
+    if command == "cat":  # a HEAD: botocore reads the region S3's header names
+        assert "--region eu-west-1" in run.err
+
+
+def test_restore_warns_of_a_symlink_without_naming_an_option_it_lacks(
+    cli: Any, server: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    s3.put_object(Bucket=bucket, Key="a.txt", Body=b"a")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "link").symlink_to(tmp_path)
+
+    run = cli("restore", "-v", f"s3://{bucket}", dest, "--endpoint-url", server.endpoint)
+
+    assert run.code == 0, run.err
+    assert "warning: link: a symlink: not followed" in run.err
+    assert "--no-follow-symlinks" not in run.err + run.out
+
+
+def test_a_read_only_index_is_a_usage_error_before_anything_is_sent(
+    cli: Any, server: Any, bucket: str, tree: Tree, tmp_path: Path
+) -> None:
+    src = tree({"a.txt": "a"})
+    index = tmp_path / "ro" / "i.db"
+    index.parent.mkdir()
+    assert cli("push", "--index", index, src, f"s3://{bucket}").code == 0
+    immutable = subprocess.run(["chattr", "+i", str(index), str(index.parent)], check=False)
+    if immutable.returncode != 0:
+        pytest.skip("chattr +i is not available here: no way to make a file read-only to root")
+    try:
+        (src / "b.txt").write_text("b")
+        with fault_proxy(server.endpoint, lambda m, p, n: None) as proxy:
+            run = cli("push", "--index", index, src, f"s3://{bucket}", endpoint=proxy.endpoint)
+            sent = len(proxy.seen)
+    finally:
+        subprocess.run(["chattr", "-i", str(index), str(index.parent)], check=False)
+
+    assert run.code == 2, (run.code, run.err)
+    assert "cannot write index" in run.err and len(run.err.splitlines()) == 1
+    assert sent == 0
