@@ -45,7 +45,7 @@ def commands(bucket: str, src: Path, tmp: Path) -> dict[str, tuple[list[str | Pa
     return {
         "push": (["push", src, f"s3://{bucket}"], b""),
         "restore": (["restore", f"s3://{bucket}", tmp / "dest"], b""),
-        "copy": (["copy", f"s3://{bucket}/*", f"s3://{bucket}/copy"], b""),
+        "copy": (["copy", f"s3://{bucket}/src/*", f"s3://{bucket}/copy"], b""),
         "pipe": (["pipe", f"s3://{bucket}/piped"], b"some bytes"),
         "cat": (["cat", f"s3://{bucket}/kept.txt"], b""),
     }
