@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from s3sync.etags import parts_of
-from s3sync.hashing import Verdict, file_etag, md5_shaped
+from s3sync.hashing import Verdict, file_etag, md5_shaped, same_md5
 from s3sync.model import Settled, Upload
 
 if TYPE_CHECKING:
@@ -136,5 +136,5 @@ class ContentChecks:
             ours, read = file_etag(os.path.join(self._root, upload.path), upload.stat.size)
         except OSError as exc:
             return Checked(upload, None, exc)
-        same = ours.strip('"') == etag.strip('"').lower()
+        same = same_md5(ours, etag)
         return Checked(upload, Verdict(same, Settled.CONTENT, ((0, ours),), read))

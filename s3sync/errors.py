@@ -129,4 +129,3 @@ def changed_underneath(exc: RemoteError) -> bool:
     """Return True when *exc* says the object changed since the ETag a request was
     conditioned on (412 PreconditionFailed): another version is there now."""
     return exc.code == "PreconditionFailed" or exc.status == 412
-

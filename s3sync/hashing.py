@@ -142,7 +142,7 @@ def _by_content(
     sizes = candidate_part_sizes(remote.size, parts_of(etag), part_sizes) if multipart else []
     hasher, read = hash_file(path, sizes, remote.size)
     hashes = ((0, hasher.single()), *((s, hasher.multipart(s)) for s in sizes))
-    if any(_same(known, etag) for _, known in hashes):
+    if any(same_md5(known, etag) for _, known in hashes):
         return Verdict(True, Settled.CONTENT, hashes, read)
     if not multipart:
         return Verdict(False, Settled.CONTENT, hashes, read)
@@ -157,8 +157,10 @@ def _by_content(
         return Verdict(False, Settled.CONTENT, hashes, read)
     again, more = hash_file(path, [int(recorded)])
     layout = (int(recorded), again.multipart(int(recorded)))
-    return Verdict(_same(layout[1], etag), Settled.CONTENT, (*hashes, layout), read + more)
+    return Verdict(same_md5(layout[1], etag), Settled.CONTENT, (*hashes, layout), read + more)
 
 
-def _same(ours: str, etag: str) -> bool:
+def same_md5(ours: str, etag: str) -> bool:
+    """Return True when our quoted lower-case hex ETag *ours* is *etag* (quoted or not,
+    in either case)."""
     return ours.strip('"') == etag.strip('"').lower()

@@ -93,9 +93,7 @@ def _metadata_key(item: tuple[str, str], where: str) -> tuple[str, str]:
     name, value = item
     name = name.lower()
     if not name or not all(c.isascii() and (c.isalnum() or c in "-_") for c in name):
-        raise ConfigError(
-            f"{where}: metadata name '{name}' must be ASCII letters, digits, - or _"
-        )
+        raise ConfigError(f"{where}: metadata name '{name}' must be ASCII letters, digits, - or _")
     return name, header_value(value, f"{where}: metadata '{name}'")
 
 

@@ -138,4 +138,3 @@ def endpoint_shown(url: str) -> str:
         host = f"[{host}]"  # an IPv6 address
     netloc = host if port is None else f"{host}:{port}"
     return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), parts.query, ""))
-

@@ -121,10 +121,11 @@ def check_content(
             headers=upload.previous.headers,  # the index keeps what it knew
             settled=verdict.by,
         )
-        if _headers_in_doubt(
-            kept, options, lambda: _intended(upload, path, options.headers, content_type)[2]
-        ):
-            fields, metadata, wanted = _intended(upload, path, options.headers, content_type)
+        intended = functools.cache(
+            lambda: _intended(upload, path, options.headers, content_type)
+        )  # worked out once, and only when asked: a type may be read from the file
+        if _headers_in_doubt(kept, options, lambda: intended()[2]):
+            fields, metadata, wanted = intended()
             info = store.head(upload.key, on_retry=retried.append)
             fixed = _in_place(kept, info, fields, metadata, wanted, store, options, retried)
             found = fixed._replace(hashed=verdict.read, hashes=verdict.hashes, settled=verdict.by)
@@ -132,7 +133,7 @@ def check_content(
     except RemoteError as exc:
         return _failed(upload, exc, len(retried))
     except OSError as exc:
-        return _unreadable(upload, exc, len(retried))
+        return unreadable(upload, exc, len(retried))
 
 
 def _perform(
@@ -189,7 +190,7 @@ def _perform(
     except RemoteError as exc:
         return _failed(upload, exc, len(retried), hashed)
     except OSError as exc:
-        return _unreadable(upload, exc, len(retried), hashed)
+        return unreadable(upload, exc, len(retried), hashed)
     except SourceChanged as exc:
         message = f"{exc} {CHANGE_ATTEMPTS} times; not uploaded (the next run tries again)"
         return Outcome(upload, message, len(retried), hashed=hashed)
@@ -198,7 +199,8 @@ def _perform(
     )
 
 
-def _unreadable(upload: Upload, exc: OSError, retries: int, hashed: int = 0) -> Outcome:
+def unreadable(upload: Upload, exc: OSError, retries: int, hashed: int = 0) -> Outcome:
+    """Return the outcome of *upload* whose file vanished or cannot be read."""
     what = "vanished" if isinstance(exc, FileNotFoundError) else "cannot be read"
     return Outcome(upload, f"file {what}: {exc.strerror or exc}", retries, hashed=hashed)
 

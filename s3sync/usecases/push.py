@@ -558,13 +558,11 @@ class _Checks:
             self._checks.close()
 
     def _takes(self, action: Upload) -> bool:
+        if action.reason is not Reason.UNVERIFIED:  # most actions: nothing to import
+            return False
         from s3sync.checking import batchable
 
-        return (
-            action.reason is Reason.UNVERIFIED
-            and batchable(action)
-            and not self._options.headers.gzipped(action.path)
-        )
+        return batchable(action) and not self._options.headers.gzipped(action.path)
 
     def _started(self) -> ContentChecks:
         if self._checks is None:
@@ -582,8 +580,9 @@ class _Checks:
         report = self._tally.report
         for upload, verdict, error in found:
             if error is not None:
-                what = "vanished" if isinstance(error, FileNotFoundError) else "cannot be read"
-                self._tally.record(Outcome(upload, f"file {what}: {error.strerror or error}"))
+                from s3sync.uploading import unreadable
+
+                self._tally.record(unreadable(upload, error, 0))
                 continue
             if verdict is None:  # the check broke: the workers check it again
                 yield upload
