@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PEERS := .bench/venv
 
-.PHONY: venv test lint demo demo-stop bench clean
+NODE_DIR := $(VENV)/node
+S3RVER := $(NODE_DIR)/node_modules/.bin/s3rver
+
+.PHONY: venv venv-node test lint demo demo-stop bench clean
 
 venv: $(STAMP)
 
@@ -20,8 +23,20 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+test: lint venv-node
 	$(BIN)/pytest
+
+# s3rver (npm), one of the servers the integration tests run against. npm comes from
+# Debian's packages when missing; where neither is available its tests skip, saying so.
+venv-node: $(S3RVER)
+
+$(S3RVER): | $(STAMP)
+	@command -v npm >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 \
+		&& (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			nodejs npm >/dev/null); } \
+		|| echo "make: npm is not available; the s3rver tests will skip"
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --prefix $(NODE_DIR) --no-audit --no-fund --silent s3rver@3.7.1; fi
 
 demo: $(STAMP)
 	$(BIN)/python tools/demo.py

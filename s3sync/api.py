@@ -55,6 +55,7 @@ def push(
     profile: str | None = None,
     retries: int = 4,
     timeout: float = 60.0,
+    verify_ssl: bool = True,
     multipart_threshold: int = 8 * MIB,
     part_size: int = 8 * MIB,
     progress: Callable[[Outcome], None] | None = None,
@@ -131,6 +132,7 @@ def push(
         profile=profile,
         retries=retries,
         timeout=timeout,
+        verify_ssl=verify_ssl,
         workers=workers,
         multipart_threshold=multipart_threshold,
         part_size=part_size,
@@ -169,6 +171,7 @@ def restore(
     profile: str | None = None,
     retries: int = 4,
     timeout: float = 60.0,
+    verify_ssl: bool = True,
     lock: str | None = None,
     allow_empty_source: bool = False,
     max_delete: int | str | None = None,
@@ -208,6 +211,7 @@ def restore(
         profile=profile,
         retries=retries,
         timeout=timeout,
+        verify_ssl=verify_ssl,
         workers=workers,
     )
 
@@ -255,6 +259,7 @@ def copy(
     allow_overlap: bool = False,
     retries: int = 4,
     timeout: float = 60.0,
+    verify_ssl: bool = True,
     multipart_threshold: int = 8 * MIB,
     part_size: int = 8 * MIB,
     lock: str | None = None,
@@ -307,6 +312,7 @@ def copy(
         profile=profile,
         retries=retries,
         timeout=timeout,
+        verify_ssl=verify_ssl,
         workers=workers,
         multipart_threshold=multipart_threshold,
         part_size=part_size,
@@ -368,6 +374,7 @@ def pipe(
     profile: str | None = None,
     retries: int = 4,
     timeout: float = 60.0,
+    verify_ssl: bool = True,
     cancel: threading.Event | None = None,
 ) -> Report:
     """Store everything read from the binary stream *source* as ``s3://BUCKET/KEY`` *dest*.
@@ -388,6 +395,7 @@ def pipe(
         profile=profile,
         retries=retries,
         timeout=timeout,
+        verify_ssl=verify_ssl,
         workers=workers,
         part_size=part_size,
     )
@@ -417,6 +425,7 @@ def cat(
     profile: str | None = None,
     retries: int = 4,
     timeout: float = 60.0,
+    verify_ssl: bool = True,
     cancel: threading.Event | None = None,
 ) -> Report:
     """Write the object ``s3://BUCKET/KEY`` *src* to the binary stream *out*, checked.
@@ -432,6 +441,7 @@ def cat(
         profile=profile,
         retries=retries,
         timeout=timeout,
+        verify_ssl=verify_ssl,
         workers=workers,
         part_size=part_size,
     )

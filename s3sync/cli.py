@@ -96,14 +96,27 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None)
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
 
 
+SIGNAL_GRACE = 10.0  # seconds a run may take to finish what is in flight after a signal
+
+
 def _on_signals(cancel: threading.Event) -> None:
-    """First SIGINT/SIGTERM: finish what is in flight, then stop. Second: stop at once."""
+    """First SIGINT/SIGTERM: finish what is in flight, then stop (at once after
+    SIGNAL_GRACE seconds). Second: stop at once."""
+
+    def stop_now(why: bytes) -> None:
+        os.write(2, why)
+        os._exit(ExitCode.INTERRUPTED)
 
     def handler(_signum: int, _frame: FrameType | None) -> None:
         if cancel.is_set():
-            os.write(2, b"s3sync: interrupted again, stopping now\n")
-            os._exit(ExitCode.INTERRUPTED)
+            stop_now(b"s3sync: interrupted again, stopping now\n")
         cancel.set()
+        # a request in flight to a silent server would hold the run for its timeout
+        grace = threading.Timer(
+            SIGNAL_GRACE, stop_now, (b"s3sync: requests still in flight, stopping now\n",)
+        )
+        grace.daemon = True
+        grace.start()
         if sys.stderr.isatty():
             os.write(
                 2, b"s3sync: interrupted, finishing requests in flight (again to stop at once)\n"
@@ -191,6 +204,15 @@ def _connection_options() -> list[Callable[[Any], Any]]:
             default=4,
             show_default=True,
             help="Retries of a failed request (throttling, 5xx, timeouts, resets).",
+        ),
+        click.option(
+            "--no-verify-ssl",
+            "verify_ssl",
+            is_flag=True,
+            flag_value=False,
+            default=True,
+            help="Do not verify the server's TLS certificate (traffic stays encrypted). "
+            "AWS_CA_BUNDLE or the profile's ca_bundle names a private CA instead.",
         ),
         click.option(
             "--timeout",

@@ -1,73 +1,62 @@
-"""Small requests through the AWS Common Runtime: the only module that imports awscrt.
+"""Requests through the AWS Common Runtime: the only module that imports awscrt.
 
-awscrt signs and sends requests on native threads, outside the GIL: about 0.7 ms of
-this process's CPU per small PutObject, against about 3 ms through botocore. s3sync
-sends small files, fetches small objects and lists through it when awscrt is installed
-(``S3SYNC_CRT=0`` turns it off); everything else, and everything when it is missing,
-goes through botocore. Retries stay s3sync's: the runtime's own are off, so each
-failure is counted and classified.
+awscrt signs and sends requests on native threads, outside the GIL: about a third of
+botocore's CPU per small request. What it sends is built elsewhere, by botocore (the
+request's method, URL, headers and body: endpoint, addressing and parameters are
+botocore's), and what comes back is read there too; this module only moves requests
+and answers. Retries stay s3sync's: the runtime's own are off, so each failure is
+counted and classified.
 """
 
 from __future__ import annotations
 
 import io as stdio
 import os
-import re
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote, urlsplit
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from awscrt import auth, http, s3
     from awscrt import io as crt_io
 
-# boto3 argument -> the HTTP header it is sent as
-HEADER_NAMES = {
-    "ContentType": "Content-Type",
-    "CacheControl": "Cache-Control",
-    "ContentDisposition": "Content-Disposition",
-    "ContentEncoding": "Content-Encoding",
-    "ContentLanguage": "Content-Language",
-    "Expires": "Expires",
-    "WebsiteRedirectLocation": "x-amz-website-redirect-location",
-    "StorageClass": "x-amz-storage-class",
-    "ACL": "x-amz-acl",
-}
-# what awscrt reports, without status or body, for some error statuses (seen on
-# ListObjectsV2): the S3 code and status they stand for
-_STATUS_ERRORS = {
-    "AWS_ERROR_S3_INTERNAL_ERROR": ("InternalError", 500),
-    "AWS_ERROR_S3_SLOW_DOWN": ("SlowDown", 503),
-    "AWS_ERROR_S3_REQUEST_TIME_TOO_SKEWED": ("RequestTimeTooSkewed", 403),
-    "AWS_ERROR_S3_REQUEST_TIMEOUT": ("RequestTimeout", 400),
-}
-_CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
-UNRESERVED = "-_.~/"  # what S3's path encoding leaves as is (and "/", between segments)
 Credentials = Callable[[], tuple[str, str, str | None]]
-T = TypeVar("T")
+_KEEP_BODY_MAX = 1024 * 1024  # of an error answer, kept for botocore to read
+# headers botocore writes that the runtime sets itself, or that would cost a round trip
+_DROPPED = frozenset({"expect", "transfer-encoding", "content-md5-override"})
+
+
+class Built(NamedTuple):
+    """A request as botocore builds it (unsigned): method, URL, headers and body."""
+
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes | None
+
+
+class Answer(NamedTuple):
+    """What came back: the status and headers (None and () when nothing did), the body
+    when it was kept, and the transport's failure when there was one."""
+
+    status: int | None
+    headers: list[tuple[str, str]]
+    body: bytes
+    failure: CrtFailure | None
 
 
 class CrtFailure(Exception):
-    """A request through awscrt failed: the S3 error *code* (or ConnectionError,
-    ReadTimeout, NotS3), the HTTP *status* when an answer came, and a *detail*."""
+    """A request through awscrt got no answer: the *code* s3sync classifies it by
+    (ConnectionError, ConnectionRefused, DNSFailure, TLSError, ReadTimeout) and a
+    *detail* naming the runtime's error."""
 
     def __init__(self, code: str, status: int | None, detail: str) -> None:
         super().__init__(detail)
         self.code = code
         self.status = status
         self.detail = detail
-
-
-def addressing(endpoint: str, bucket: str, *, path_style: bool) -> tuple[str, str]:
-    """Return the Host of *bucket*'s requests at *endpoint* and the path its keys go
-    under: ``/bucket/`` in path style (always for a dotted bucket, which would not match
-    a certificate), else ``/`` on the host ``bucket.endpoint``."""
-    netloc = urlsplit(endpoint).netloc
-    if path_style or "." in bucket:
-        return netloc, f"/{quote(bucket, safe='')}/"
-    return f"{bucket}.{netloc}", "/"
 
 
 def available() -> bool:
@@ -85,22 +74,22 @@ def available() -> bool:
 
 
 class CrtClient:
-    """Requests on one CRT S3 client, from any thread: blocking PutObject, GetObject and
-    ListObjectsV2 of one page, and a GetObject into a file that tells its end through a
-    callback (the runtime writes the file; no Python thread waits for it)."""
+    """Sends requests botocore built on one CRT S3 client, from any thread: blocking, or
+    telling their end through a callback (a GET may write its body into a file: the
+    runtime writes it, no Python thread waits for it).
+
+    *verify* is botocore's: None for the system's CA store, a CA bundle's path, or False
+    to skip verifying the server's certificate."""
 
     def __init__(
         self,
         *,
-        endpoint: str,
-        bucket: str,
         region: str,
         credentials: Credentials,
         timeout: float,
-        path_style: bool,
+        secure: bool,
+        verify: bool | str | None,
     ) -> None:
-        secure = urlsplit(endpoint).scheme == "https"
-        self._host, self._prefix = addressing(endpoint, bucket, path_style=path_style)
         self._timeout = timeout
         self._watchdog = _Watchdog()
 
@@ -109,7 +98,6 @@ class CrtClient:
             return auth.AwsCredentials(key, secret, token)
 
         # one event loop: with two, requests hop between threads, and each hop wakes one
-        # (a fifth of the CPU of small requests, measured)
         elg = crt_io.EventLoopGroup(1)
         bootstrap = crt_io.ClientBootstrap(elg, crt_io.DefaultHostResolver(elg))
         provider = auth.AwsCredentialsProvider.new_delegate(provide)
@@ -117,6 +105,7 @@ class CrtClient:
             bootstrap=bootstrap,
             region=region,
             tls_mode=s3.S3RequestTlsMode.ENABLED if secure else s3.S3RequestTlsMode.DISABLED,
+            tls_connection_options=_tls_options(verify) if secure else None,
             signing_config=s3.create_default_s3_signing_config(
                 region=region, credential_provider=provider
             ),
@@ -125,176 +114,149 @@ class CrtClient:
             connect_timeout_ms=int(min(10.0, timeout) * 1000),
         )
 
-    def put(
-        self,
-        key: str,
-        body: bytes | bytearray,
-        fields: Mapping[str, str],
-        metadata: Mapping[str, str],
-    ) -> str:
-        """Store *body* as *key* with *fields* (boto3 argument names) and user *metadata*;
-        return the ETag, or raise CrtFailure."""
-        request = self._put(key, body, fields, metadata)
-        answer = self._send(s3.S3RequestType.PUT_OBJECT, request, size=len(body), body=None)
-        return answered_etag(answer)
-
-    def put_later(
-        self,
-        key: str,
-        body: bytes,
-        fields: Mapping[str, str],
-        metadata: Mapping[str, str],
-        finished: Callable[[str | CrtFailure], None],
-        post: Callable[[Callable[[], object]], None],
-    ) -> None:
-        """Start storing *body* as *key*, as ``put`` does; at the end, ``post`` a call of
-        *finished* with the ETag or the CrtFailure (see ``get_to_file``)."""
-        self._start(
-            s3.S3RequestType.PUT_OBJECT,
-            self._put(key, body, fields, metadata),
-            size=len(body),
-            body=None,
-            done=posting(finished, post, answered_etag),
-        )
-
-    def _put(
-        self,
-        key: str,
-        body: bytes | bytearray,
-        fields: Mapping[str, str],
-        metadata: Mapping[str, str],
-    ) -> Any:
-        headers = [
-            ("Host", self._host),
-            ("Content-Length", str(len(body))),
-            *((HEADER_NAMES[name], value) for name, value in fields.items()),
-            *((f"x-amz-meta-{name}", value) for name, value in metadata.items()),
-        ]
-        # the runtime reads the body on its own thread, after the caller's buffer may be reused
-        data = body if isinstance(body, bytes) else bytes(body)
-        return http.HttpRequest(
-            "PUT", self._path(key), http.HttpHeaders(headers), stdio.BytesIO(data)
-        )
-
-    def get(self, key: str, size: int) -> tuple[list[tuple[str, str]], bytes]:
-        """Return the headers and the body of *key*, listed with *size* bytes (small: it
-        is held in memory), or raise CrtFailure."""
-        chunks: list[bytes] = []
-        answer = self._send(
-            s3.S3RequestType.GET_OBJECT, self._get(self._path(key)), size=size, body=chunks
-        )
-        answered_etag(answer)  # a success has one; anything else raises
-        return answer["headers"], b"".join(chunks)
-
-    def get_to_file(
-        self,
-        key: str,
-        path: str,
-        size: int,
-        finished: Callable[[list[tuple[str, str]] | CrtFailure], None],
-        post: Callable[[Callable[[], object]], None],
-    ) -> None:
-        """Write *key* (listed with *size* bytes) into the file *path*, created or
-        truncated; at the end, ``post`` a call of *finished* with the answer's headers or
-        the CrtFailure. (The runtime's thread only posts: Python work there would hold
-        up every other request.) The file may be left behind after a failure."""
-
-        self._start(
-            s3.S3RequestType.GET_OBJECT,
-            self._get(self._path(key)),
-            size=size,
-            body=None,
-            done=posting(finished, post, answered_headers),
-            recv_filepath=path,
-        )
-
-    def list_page(self, prefix: str, token: str | None) -> bytes:
-        """Return the XML of the ListObjectsV2 page of *prefix* after *token* (keys
-        URL-encoded), or raise CrtFailure."""
-        query = f"list-type=2&encoding-type=url&prefix={quote(prefix, safe='')}"
-        if token:
-            query += f"&continuation-token={quote(token, safe='')}"
-        chunks: list[bytes] = []
-        answer = self._send(
-            s3.S3RequestType.DEFAULT,
-            self._get(f"{self._prefix}?{query}"),
-            size=0,
-            body=chunks,
-            operation_name="ListObjectsV2",
-        )
-        status = answer.get("status_code") or answer.get("status")
-        if answer.get("error") is not None or status is None or status >= 300:
-            answered_etag(answer)  # raises the failure it was
-        return b"".join(chunks)
-
-    def _get(self, path: str) -> Any:
-        return http.HttpRequest("GET", path, http.HttpHeaders([("Host", self._host)]))
-
-    def _path(self, key: str) -> str:
-        return self._prefix + quote(key, safe=UNRESERVED)
-
-    def _send(
-        self, kind: Any, request: Any, *, size: int, body: list[bytes] | None, **extra: Any
-    ) -> dict[str, Any]:
-        """Send *request* and wait for its end; return what the callbacks were told."""
-        answers: list[dict[str, Any]] = []
+    def send(self, operation: str, request: Built, *, size: int, keep_body: bool = False) -> Answer:
+        """Send *request* (for *size* bytes of answer or body) and wait for its end."""
+        answers: list[Answer] = []
         ended = threading.Event()
 
-        def done(answer: dict[str, Any]) -> None:
+        def done(answer: Answer) -> None:
             answers.append(answer)
             ended.set()
 
-        self._start(kind, request, size=size, body=body, done=done, **extra)
-        ended.wait()
+        self.start(operation, request, size=size, keep_body=keep_body, done=done)
+        ended.wait()  # bounded: the watchdog cancels a request at its deadline
         return answers[0]
 
-    def _start(
+    def start(
         self,
-        kind: Any,
-        request: Any,
+        operation: str,
+        request: Built,
         *,
         size: int,
-        body: list[bytes] | None,
-        done: Callable[[dict[str, Any]], None],
-        **extra: Any,
+        done: Callable[[Answer], None],
+        keep_body: bool = False,
+        recv_path: str | None = None,
     ) -> None:
-        """Send *request* of *size* bytes; call *done* once, on the runtime's thread, with
-        what the callbacks were told. The runtime has no idle timeout, so the whole
-        request gets the timeout plus time for its bytes at a slow 64 KiB/s; the
-        watchdog cancels it after that."""
-        answer: dict[str, Any] = {}
+        """Send *request*; call *done* once, on the runtime's thread, with the Answer (an
+        error answer's body is always kept). The runtime has no idle timeout, so the
+        whole request gets the timeout plus time for its bytes at a slow 64 KiB/s; the
+        watchdog cancels it after that. With *recv_path* a successful GET's body goes
+        into that file (opened by the runtime: pass a /proc/self/fd path of a file the
+        caller created, so no name is followed)."""
+        status: list[int] = []
+        heads: list[tuple[str, str]] = []
+        chunks: list[bytes] = []
 
         def on_headers(status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
-            answer["status"] = status_code
-            answer["headers"] = headers
+            status.append(status_code)
+            heads.extend(headers)
 
         def on_body(chunk: bytes, **_: Any) -> None:
-            assert body is not None
-            body.append(bytes(chunk))
+            chunks.append(bytes(chunk))
 
-        def on_done(**kwargs: Any) -> None:
+        def on_done(
+            error: BaseException | None = None,
+            status_code: int | None = None,
+            error_headers: list[tuple[str, str]] | None = None,
+            error_body: bytes | None = None,
+            **_: Any,
+        ) -> None:
             self._watchdog.forget(watched)
-            answer.update(kwargs)
-            if watched.expired and answer.get("error") is not None:  # cancelled by the watchdog
-                answer["error"] = _TimedOut(f"no answer in {self._timeout:g}s")
-            done(answer)
+            if error is None:
+                done(Answer(status[-1] if status else status_code, heads, b"".join(chunks), None))
+            elif status_code is not None and status_code >= 300:  # an error answer
+                body = bytes(error_body or b"")[:_KEEP_BODY_MAX]
+                done(Answer(status_code, list(error_headers or ()), body, None))
+            else:
+                done(_no_answer(error, expired=watched.expired, timeout=self._timeout))
 
+        kind, name = _request_type(operation)
+        extra: dict[str, Any] = {"operation_name": name} if name else {}
+        if recv_path is not None:
+            extra["recv_filepath"] = recv_path
         watched = _Watched(self._timeout + size / 65536)
         sent = self._client.make_request(
             type=kind,
-            request=request,
+            request=_http_request(request),
             on_headers=on_headers,
-            on_body=on_body if body is not None else None,
+            on_body=on_body if keep_body and recv_path is None else None,
             on_done=on_done,
             **extra,
         )
         self._watchdog.watch(watched, sent)
 
 
-class _TimedOut(Exception):
-    """A request the watchdog cancelled at its deadline."""
+def _request_type(operation: str) -> tuple[Any, str | None]:
+    """Return the runtime's kind of request for a botocore *operation*, and the name it
+    must be given when it is no kind of its own."""
+    if operation == "PutObject":
+        return s3.S3RequestType.PUT_OBJECT, None
+    if operation == "GetObject":
+        return s3.S3RequestType.GET_OBJECT, None
+    return s3.S3RequestType.DEFAULT, operation
 
-    name = "TIMEOUT"
+
+def _http_request(built: Built) -> Any:
+    """Return the runtime's request for what botocore built: the same method, path,
+    query, headers and body; the Host and Content-Length the runtime needs."""
+    parts = urlsplit(built.url)
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    headers = [(k, v) for k, v in built.headers if k.lower() not in _DROPPED]
+    names = {k.lower() for k, _ in headers}
+    if "host" not in names:
+        headers.append(("Host", parts.netloc))
+    if "content-length" not in names:
+        headers.append(("Content-Length", str(len(built.body or b""))))
+    # the runtime wants a body stream on every PUT, an empty one too
+    body = stdio.BytesIO(built.body or b"") if built.method in ("PUT", "POST") else None
+    return http.HttpRequest(built.method, path, http.HttpHeaders(headers), body)
+
+
+def _tls_options(verify: bool | str | None) -> Any:
+    """Return the runtime's TLS options for botocore's *verify* (see CrtClient)."""
+    options = crt_io.TlsContextOptions()
+    if verify is False:
+        options.verify_peer = False
+    elif isinstance(verify, str):
+        options.override_default_trust_store_from_path(ca_filepath=verify)
+    return crt_io.ClientTlsContext(options).new_connection_options()
+
+
+# what awscrt reports without status or body for some error statuses (seen on
+# ListObjectsV2): the status and S3 code they stand for
+_STATUS_ERRORS = {
+    "AWS_ERROR_S3_INTERNAL_ERROR": (500, "InternalError"),
+    "AWS_ERROR_S3_SLOW_DOWN": (503, "SlowDown"),
+    "AWS_ERROR_S3_REQUEST_TIME_TOO_SKEWED": (403, "RequestTimeTooSkewed"),
+    "AWS_ERROR_S3_REQUEST_TIMEOUT": (400, "RequestTimeout"),
+}
+
+
+def _no_answer(error: BaseException, *, expired: bool, timeout: float) -> Answer:
+    """Return the Answer of a request that ended with *error* and no error answer: the
+    status it stands for, or the transport's failure, named."""
+    name = str(getattr(error, "name", "") or type(error).__name__)
+    if name in _STATUS_ERRORS and not expired:
+        status, code = _STATUS_ERRORS[name]
+        body = f"<Error><Code>{code}</Code><Message>{name}</Message></Error>".encode()
+        return Answer(status, [], body, None)
+    return Answer(None, [], b"", _failure(name, expired=expired, timeout=timeout))
+
+
+def _failure(name: str, *, expired: bool, timeout: float) -> CrtFailure:
+    """Return the CrtFailure of a request that got no answer, from the runtime's error
+    *name* (or the watchdog's cancelling it)."""
+    if expired:
+        return CrtFailure("ReadTimeout", None, f"no answer in {timeout:g}s")
+    if "TLS" in name or "X509" in name or "PKI" in name:
+        return CrtFailure("TLSError", None, name)
+    if "DNS" in name:
+        return CrtFailure("DNSFailure", None, name)
+    if "CONNECTION_REFUSED" in name:
+        return CrtFailure("ConnectionRefused", None, name)
+    return CrtFailure("ReadTimeout" if "TIMEOUT" in name else "ConnectionError", None, name)
 
 
 class _Watched:
@@ -345,65 +307,3 @@ class _Watchdog:
                     watched.expired = True
             for _, request in late:
                 request.cancel()
-
-
-def telling(
-    finished: Callable[[T | CrtFailure], None], result: Callable[[dict[str, Any]], T]
-) -> Callable[[dict[str, Any]], None]:
-    """Return what tells *finished* the end of a request: what ``result`` makes of the
-    answer, or the CrtFailure it raises."""
-
-    def told(answer: dict[str, Any]) -> None:
-        try:
-            value = result(answer)
-        except CrtFailure as exc:
-            finished(exc)
-            return
-        finished(value)
-
-    return told
-
-
-def posting(
-    finished: Callable[[T | CrtFailure], None],
-    post: Callable[[Callable[[], object]], None],
-    result: Callable[[dict[str, Any]], T],
-) -> Callable[[dict[str, Any]], None]:
-    """Return the *done* of a request whose end ``post`` hands to *finished* (see
-    ``telling``)."""
-    told = telling(finished, result)
-    return lambda answer: post(lambda: told(answer))
-
-
-def answered_headers(answer: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Return the headers of a successful GET's answer; raise CrtFailure for any other."""
-    answered_etag(answer)  # a success has one; anything else raises
-    return list(answer["headers"])
-
-
-def answered_etag(answer: Mapping[str, Any]) -> str:
-    """Return the ETag of a successful answer; raise CrtFailure for any other."""
-    failure = answer.get("failure")  # told as such by the caller (see s3sync.wire)
-    if isinstance(failure, CrtFailure):
-        raise failure
-    status = answer.get("status_code") or answer.get("status")
-    error = answer.get("error")
-    if error is None and status is not None and status < 300:
-        etag = next((v for k, v in answer.get("headers", ()) if k.lower() == "etag"), None)
-        if not etag:  # a web page answering 200 is not a stored object
-            raise CrtFailure("NotS3", status, "answer without ETag")
-        return str(etag) if str(etag).startswith('"') else f'"{etag}"'
-    if status is not None and status >= 300:
-        body = answer.get("error_body") or b""
-        found = _CODE.search(body)
-        code = found.group(1).decode(errors="replace") if found else str(status)
-        message = re.search(rb"<Message>([^<]{1,300})</Message>", body)
-        detail = message.group(1).decode(errors="replace") if message else code
-        raise CrtFailure(code, status, detail)
-    if isinstance(error, _TimedOut):
-        raise CrtFailure("ReadTimeout", None, str(error))
-    name = str(getattr(error, "name", "") or type(error).__name__)
-    if name in _STATUS_ERRORS:  # an error status the runtime kept no answer of
-        code, status = _STATUS_ERRORS[name]
-        raise CrtFailure(code, status, str(getattr(error, "message", "") or code))
-    raise CrtFailure("ReadTimeout" if "TIMEOUT" in name else "ConnectionError", None, name)

@@ -83,6 +83,8 @@ _RETRY_CODES = frozenset(
         "ServiceUnavailable",
         "OperationAborted",
         "ConnectionError",
+        "ConnectionRefused",
+        "DNSFailure",
         "ReadTimeout",
         "IncompleteRead",
         "BadDigest",
@@ -106,6 +108,7 @@ _FATAL_CODES = frozenset(
         "BadRequest",
         "BadConfig",
         "IncompleteListing",
+        "TLSError",
     }
 )
 

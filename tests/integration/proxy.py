@@ -62,9 +62,23 @@ class Hold:
     release: threading.Event
 
 
+@dataclass(frozen=True)
+class Flip:
+    """Forward the request with one byte of its body changed (on the wire, after the
+    client computed its checksums), and the server's answer as it is."""
+
+
+@dataclass(frozen=True)
+class Relabel:
+    """Forward the request, but tell the client the object's ETag is *etag* (as a server
+    that stored other bytes than it was sent would)."""
+
+    etag: str
+
+
 # (status, body) or (status, body, extra headers) answered instead of the server
 Answer: TypeAlias = tuple[int, bytes] | tuple[int, bytes, tuple[tuple[str, str], ...]]
-Fault: TypeAlias = Answer | Stall | Truncate | Reset | Silence | Hold
+Fault: TypeAlias = Answer | Stall | Truncate | Reset | Silence | Hold | Flip | Relabel
 
 
 @dataclass(frozen=True)
@@ -136,6 +150,9 @@ class FaultProxy:
                     if self.command != "HEAD":
                         self.wfile.write(payload)
                     return
+                if isinstance(fault, Flip) and body:
+                    middle = len(body) // 2
+                    body = body[:middle] + bytes([body[middle] ^ 0x01]) + body[middle + 1 :]
                 conn = http.client.HTTPConnection(target.netloc, timeout=60)
                 conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
                 for name, value in self.headers.items():
@@ -150,6 +167,8 @@ class FaultProxy:
                 self.send_response(answer.status)
                 for name, value in answer.getheaders():
                     if name.lower() not in ("transfer-encoding", "content-length", "connection"):
+                        if isinstance(fault, Relabel) and name.lower() == "etag":
+                            value = fault.etag
                         self.send_header(name, value)
                 # a HEAD answer has no body but tells the object's length: pass it on
                 told = answer.getheader("Content-Length") if self.command == "HEAD" else None

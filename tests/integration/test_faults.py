@@ -224,7 +224,7 @@ def test_without_awscrt_transfers_are_retried_to_a_correct_result_too(
     botocore otherwise."""
 
     def botocore_cli(*args: Any, **kwargs: Any) -> Run:
-        env = cli_env(server, S3SYNC_CRT="0", S3SYNC_WIRE="0")
+        env = cli_env(server, S3SYNC_CRT="0")
         done: Run = cli(*args, env=env, **kwargs)
         return done
 
@@ -240,7 +240,7 @@ def test_downloads_through_awscrt_are_retried_to_a_correct_result_too(
     client: the same faults, on that path."""
 
     def crt_cli(*args: Any, **kwargs: Any) -> Run:
-        done: Run = cli(*args, env=cli_env(server, S3SYNC_WIRE="0"), **kwargs)
+        done: Run = cli(*args, env=cli_env(server), **kwargs)
         return done
 
     check_retried(restore_case(crt_cli, s3, bucket, tmp_path), fault, server, s3, bucket)

@@ -131,7 +131,7 @@ def test_closed_port_exit_3(cli: Any, bucket: str, tree: Tree, closed_port: int)
         "push", "--retries", "1", src, f"s3://{bucket}", endpoint=f"http://127.0.0.1:{closed_port}"
     )
 
-    assert_one_line_error(run, 3, "cannot connect to", str(closed_port))
+    assert_one_line_error(run, 3, "refused the connection", str(closed_port))
 
 
 def test_missing_source_withholds_deletes_exit_5_or_3_without_deletes(
