@@ -515,6 +515,8 @@ class S3Store:
             code = "ReadTimeout"
         elif isinstance(exc, (bce.ConnectionClosedError, bce.ResponseStreamingError)):
             code = "ConnectionError"
+        elif isinstance(exc, bce.FlexibleChecksumError):
+            code = "BadDigest"
         elif isinstance(exc, bce.IncompleteReadError):
             code = "IncompleteRead"
         elif isinstance(exc, (bce.NoCredentialsError, bce.PartialCredentialsError)):
@@ -755,7 +757,7 @@ class S3Store:
             return self._call(f"download of '{key}'", whole, on_retry, failed)
 
         def attempt() -> T:
-            answer = self.client.get_object(Bucket=self.bucket, Key=key)
+            answer = self.client.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
             body = answer["Body"]
             try:
                 return write(_info(answer), body.iter_chunks(CHUNK))
@@ -1133,7 +1135,7 @@ class S3Store:
         """Return what a GET tells of *key* and its body as a stream (close it when done)."""
         answer = self._call(
             f"download of '{key}'",
-            lambda: self.client.get_object(Bucket=self.bucket, Key=key),
+            lambda: self.client.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"),
             on_retry,
         )
         return _info(answer), cast(BinaryIO, answer["Body"])

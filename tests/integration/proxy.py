@@ -65,7 +65,10 @@ class Hold:
 @dataclass(frozen=True)
 class Flip:
     """Forward the request with one byte of its body changed (on the wire, after the
-    client computed its checksums), and the server's answer as it is."""
+    client computed its checksums), and the server's answer as it is; *answer*: the
+    request as it is, and the answer's body with one byte changed."""
+
+    answer: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ class FaultProxy:
                     if self.command != "HEAD":
                         self.wfile.write(payload)
                     return
-                if isinstance(fault, Flip) and body:
+                if isinstance(fault, Flip) and body and not fault.answer:
                     middle = len(body) // 2
                     body = body[:middle] + bytes([body[middle] ^ 0x01]) + body[middle + 1 :]
                 conn = http.client.HTTPConnection(target.netloc, timeout=60)
@@ -178,6 +181,9 @@ class FaultProxy:
                     self.wfile.write(data[: fault.after])
                     self._reset()
                     return
+                if isinstance(fault, Flip) and fault.answer and data:
+                    middle = len(data) // 2
+                    data = data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
                 if isinstance(fault, Stall):
                     self.wfile.write(data[: fault.after])
                     self.wfile.flush()

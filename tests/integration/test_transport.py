@@ -211,3 +211,28 @@ def test_sigterm_ends_a_run_that_waits_on_a_silent_server(
     assert code == 130, code
     assert took < SIGNAL_GRACE + 5  # not the 60 s a silent request may wait
     assert keys(s3, bucket) == ({f"site/{n}" for n in files} if command == "restore" else set())
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_a_byte_flipped_in_a_download_fails_its_stored_checksum_and_is_fetched_again(
+    path: str, cli: Any, server: Any, bucket: str, tmp_path: Path
+) -> None:
+    files = {"a.html": "<p>a</p>" * 100, "d/b.css": "b{}" * 300}
+    src = write_tree(tmp_path / "src", files)
+    assert cli("push", src, f"s3://{bucket}/site").code == 0  # each with its CRC32
+    seen: set[str] = set()
+
+    def first_get_of_each_key(method: str, key: str, _n: int) -> Flip | None:
+        if method != "GET" or "list-type" in key or key in seen:
+            return None
+        seen.add(key)
+        return Flip(answer=True)
+
+    with fault_proxy(server.endpoint, first_get_of_each_key) as proxy:
+        run = cli(
+            "restore", "--json", f"s3://{bucket}/site", tmp_path / "dest",
+            "--endpoint-url", proxy.endpoint, env=cli_env(server, **PATHS[path]),
+        )  # fmt: skip
+    assert run.code == 0, run.err
+    assert run.summary()["retries"] == len(proxy.faulted()) == 2
+    assert {k: (tmp_path / "dest" / k).read_text() for k in files} == files
