@@ -1,10 +1,11 @@
 """Two s3sync checkouts side by side over plain HTTP and over TLS: what a change of the
 transport costs or gains, phase by phase, measured in one run.
 
-Usage: python -m benchmarks.transport OLD_CHECKOUT [--files N] [--rounds R]
+Usage: python -m benchmarks.transport OLD_CHECKOUT [--files N] [--rounds R] [--rtt 0,20,80]
 
 Both run against one SeaweedFS (``http://``) and a second S3 gateway of it serving
-TLS with a private CA (``https://``). The old checkout gets the CA as ``SSL_CERT_FILE``
+TLS with a private CA (``https://``), directly or through a proxy that adds round-trip
+latency (``latency_proxy.js``, node). The old checkout gets the CA as ``SSL_CERT_FILE``
 too, which older versions needed; the new one only ``AWS_CA_BUNDLE``. Each phase runs
 old and new alternately, ``--rounds`` times, and the medians are printed.
 """
@@ -12,6 +13,7 @@ old and new alternately, ``--rounds`` times, and the medians are printed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -20,7 +22,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from benchmarks import trees
 from tools import seaweed, servers
@@ -43,54 +47,91 @@ def timed(checkout: Path, args: list[str], env: dict[str, str]) -> float:
     return took
 
 
+@contextlib.contextmanager
+def delayed(endpoint: str, rtt_ms: int) -> Iterator[str]:
+    """Yield *endpoint* reached through a proxy adding *rtt_ms* of round trip (itself
+    when 0)."""
+    if rtt_ms == 0:
+        yield endpoint
+        return
+    parts = urlsplit(endpoint)
+    (port,) = seaweed._free_ports(1)
+    script = Path(__file__).with_name("latency_proxy.js")
+    args = ["node", str(script), str(port), parts.hostname or "", str(parts.port), str(rtt_ms)]
+    proxy = subprocess.Popen(args, stdout=subprocess.PIPE)
+    try:
+        assert proxy.stdout is not None and proxy.stdout.readline() == b"ready\n"
+        yield f"{parts.scheme}://127.0.0.1:{port}"
+    finally:
+        proxy.terminate()
+        proxy.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.transport")
     parser.add_argument("old", type=Path, help="checkout of the s3sync to compare with")
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rtt", default="0", help="round trips to add, in ms: 0,20,80")
     options = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="s3sync-transport-"))
     server = seaweed.start(work / "seaweedfs")
     tls = servers.start_tls_gateway(server, work / "tls")
     try:
+        (work / "trash").mkdir()
         src = work / "site"
         trees.website(src, options.files)
         s3 = server.client()
         base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         base |= server.env()
         checkouts = {"old": options.old.resolve(), "new": ROOT}
-        results: dict[tuple[str, str, str], list[float]] = {}
-        for scheme, endpoint in (("http", server.endpoint), ("https", tls.endpoint)):
-            env = {**base, "AWS_CA_BUNDLE": tls.ca or "", "SSL_CERT_FILE": tls.ca or ""}
-            for _ in range(options.rounds):
-                for name, checkout in checkouts.items():
-                    bucket = f"b-{uuid.uuid4().hex[:12]}"
-                    s3.create_bucket(Bucket=bucket)
-                    ep = ["--endpoint-url", endpoint]
-                    target = f"s3://{bucket}/site"
-                    dest = work / f"dest-{bucket}"
-                    phases = {
-                        "push": ["push", "-q", str(src), target, *ep],
-                        "no-op push": ["push", "-q", str(src), target, *ep],
-                        "restore": ["restore", "-q", target, str(dest), *ep],
-                        "no-op restore": ["restore", "-q", target, str(dest), *ep],
-                    }
-                    for phase, args in phases.items():
-                        took = timed(checkout, args, env)
-                        results.setdefault((scheme, phase, name), []).append(took)
-                    shutil.rmtree(dest)
+        results: dict[tuple[str, int, str, str], list[float]] = {}
+        rtts = [int(r) for r in options.rtt.split(",")]
+        env = {**base, "AWS_CA_BUNDLE": tls.ca or "", "SSL_CERT_FILE": tls.ca or ""}
+        phases = ("push", "no-op push", "restore", "no-op restore")
+        for scheme, direct in (("http", server.endpoint), ("https", tls.endpoint)):
+            for rtt in rtts:
+                with delayed(direct, rtt) as endpoint:
+                    for _ in range(options.rounds):
+                        for name, checkout in checkouts.items():
+                            for phase, took in run_phases(checkout, endpoint, src, work, s3, env):
+                                results.setdefault((scheme, rtt, phase, name), []).append(took)
         print(f"{options.files} website files, median of {options.rounds} (seconds)")
-        print(f"{'scheme':7} {'phase':14} {'old':>7} {'new':>7} {'new/old':>8}")
+        print(f"{'scheme':7} {'rtt':>4} {'phase':14} {'old':>7} {'new':>7} {'new/old':>8}")
         for scheme in ("http", "https"):
-            for phase in ("push", "no-op push", "restore", "no-op restore"):
-                old = statistics.median(results[(scheme, phase, "old")])
-                new = statistics.median(results[(scheme, phase, "new")])
-                print(f"{scheme:7} {phase:14} {old:7.2f} {new:7.2f} {new / old:8.2f}")
+            for rtt in rtts:
+                for phase in phases:
+                    old = statistics.median(results[(scheme, rtt, phase, "old")])
+                    new = statistics.median(results[(scheme, rtt, phase, "new")])
+                    print(f"{scheme:7} {rtt:4} {phase:14} {old:7.2f} {new:7.2f} {new / old:8.2f}")
     finally:
         servers.stop(tls)
         seaweed.stop(server)
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def run_phases(
+    checkout: Path, endpoint: str, src: Path, work: Path, s3: object, env: dict[str, str]
+) -> Iterator[tuple[str, float]]:
+    """Push *src* to a new bucket, push again, restore, restore again; yield each phase's
+    wall seconds."""
+    bucket = f"b-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+    ep = ["--endpoint-url", endpoint]
+    target = f"s3://{bucket}/site"
+    dest = work / f"dest-{bucket}"
+    phases = {
+        "push": ["push", "-q", str(src), target, *ep],
+        "no-op push": ["push", "-q", str(src), target, *ep],
+        "restore": ["restore", "-q", target, str(dest), *ep],
+        "no-op restore": ["restore", "-q", target, str(dest), *ep],
+    }
+    for phase, args in phases.items():
+        yield phase, timed(checkout, args, env)
+    # removed at the end: on ext4 a new file skips inodes freed in the last minute or
+    # more, which would slow the next restore for files of this one
+    dest.rename(work / "trash" / dest.name)
 
 
 if __name__ == "__main__":

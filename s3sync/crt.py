@@ -209,7 +209,7 @@ def _http_request(built: Built) -> Any:
     names = {k.lower() for k, _ in headers}
     if "host" not in names:
         headers.append(("Host", parts.netloc))
-    if "content-length" not in names:
+    if "content-length" not in names and built.method in ("PUT", "POST"):
         headers.append(("Content-Length", str(len(built.body or b""))))
     # the runtime wants a body stream on every PUT, an empty one too
     body = stdio.BytesIO(built.body or b"") if built.method in ("PUT", "POST") else None

@@ -240,24 +240,50 @@ def _start_download(
     store: ObjectStore,
     tree: LocalTree,
     perform: Callable[[Download, RemoteError], Outcome | None],
+    fallback: Callable[[Download], Outcome | None],
 ) -> Future[Outcome | None] | None:
     """Begin *action* with the store writing the file itself, when it can: no worker
     thread waits on the request, and the reporting thread settles its end. Return None
-    for the workers to perform it: a check comes first, or the store or the file
-    system cannot.
+    for the workers to perform it when a check comes first.
 
-    What the reporting thread cannot settle goes to the workers: a failure that may
-    pass is retried there (within the same --retries), and an object
-    pushed with gzip is decompressed there from the bytes already fetched."""
+    A worker creates the temporary file and starts the request (creating a file may
+    wait on the disk: not on the reporting thread), or, where the store or the file
+    system cannot take it that way, performs it (*fallback*). What the reporting thread
+    cannot settle goes back to the workers: a failure that may pass is retried there
+    (*perform*, within the same --retries), and an object pushed with gzip is
+    decompressed there from the bytes already fetched."""
     if action.reason is Reason.UNVERIFIED:
         return None
-    try:
-        pending = tree.begin(action.path)
-    except OSError:
-        return None  # the workers meet it again, and tell it
-    if pending is None:
-        return None
     future: Future[Outcome | None] = Future()
+
+    def begin() -> None:
+        try:
+            pending = tree.begin(action.path)
+        except OSError:
+            pending = None  # performed below: the error is met again, and told
+        if pending is None or not _fetch(action, pending, future, runners, store, tree, perform):
+            future.set_result(fallback(action))
+
+    def failed(begun: Future[None]) -> None:
+        error = begun.exception()
+        if error is not None and not future.done():
+            future.set_exception(error)
+
+    runners.later(begin).add_done_callback(failed)  # type: ignore[arg-type]
+    return future
+
+
+def _fetch(
+    action: Download,
+    pending: Pending,
+    future: Future[Outcome | None],
+    runners: engine.Runners[Outcome | None],
+    store: ObjectStore,
+    tree: LocalTree,
+    perform: Callable[[Download, RemoteError], Outcome | None],
+) -> bool:
+    """Start the GET of *action* into *pending*, its end settling *future* on the
+    reporting thread; return False (the file abandoned) when the store cannot."""
 
     def settle(answer: ObjectInfo | RemoteError) -> None:
         if isinstance(answer, RemoteError):
@@ -282,8 +308,8 @@ def _start_download(
     told = engine.settling(future, settle)
     if not store.download_to_file(action.key, pending.path, action.stat.size, told, runners.here):
         pending.abandon()
-        return None
-    return future
+        return False
+    return True
 
 
 def _unpack(action: Download, info: ObjectInfo, pending: Pending, tree: LocalTree) -> Outcome:
@@ -433,7 +459,9 @@ def run(
     def start(
         action: Download, runners: engine.Runners[Outcome | None]
     ) -> Future[Outcome | None] | None:
-        return _start_download(action, runners, store=store, tree=tree, perform=again)
+        return _start_download(
+            action, runners, store=store, tree=tree, perform=again, fallback=perform
+        )
 
     tally.stream(
         [local_events, remote_events],

@@ -170,3 +170,86 @@ def test_botocore_failures_to_connect_are_named(error: Exception, code: str) -> 
     from s3sync.remote import _connection_code
 
     assert _connection_code(EndpointConnectionError(endpoint_url="http://x", error=error)) == code
+
+
+_PIPELINE_ONLY = {"user-agent", "amz-sdk-invocation-id", "amz-sdk-request", "expect"}
+
+
+def comparable(built: Any) -> tuple[str, str, dict[str, str], bytes | None]:
+    headers = {k.lower(): v for k, v in built.headers if k.lower() not in _PIPELINE_ONLY}
+    return built.method, built.url, headers, built.body
+
+
+KEYS = ["a", "d/é f+?.html", "x%2Fy", "~tilde/ sp", "a//b", "../up", "q?x=1&y=2", "日本/語"]
+
+
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:9", None])
+def test_later_requests_are_the_ones_the_whole_pipeline_builds(
+    endpoint: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the first request of an operation and bucket, the serializer alone builds
+    them: byte for byte what the whole pipeline would, for any key and parameters."""
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    quick, full = protocol(endpoint), protocol(endpoint)
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("get_object", {"Bucket": "bkt", "Key": "first"}),
+        ("put_object", {"Bucket": "bkt", "Key": "first", "Body": b""}),
+        ("list_objects_v2", {"Bucket": "bkt", "Prefix": "", "EncodingType": "url"}),
+    ]
+    for key in KEYS:
+        calls.append(("get_object", {"Bucket": "bkt", "Key": key}))
+        calls.append(
+            (
+                "put_object",
+                {
+                    "Bucket": "bkt",
+                    "Key": key,
+                    "Body": key.encode() * 3,
+                    "ContentType": "text/html; charset=utf-8",
+                    "CacheControl": "max-age=60",
+                    "Metadata": {"mtime": "1700000000.5", "partsize": "8"},
+                },
+            )
+        )
+        calls.append(
+            (
+                "list_objects_v2",
+                {"Bucket": "bkt", "Prefix": key, "ContinuationToken": key, "EncodingType": "url"},
+            )
+        )
+    for method, params in calls:
+        made, md5 = quick.request(method, **dict(params))
+        full._learned.clear()  # always the whole pipeline
+        expected, expected_md5 = full.request(method, **dict(params))
+        assert comparable(made) == comparable(expected), (method, params)
+        assert md5 == expected_md5
+    assert ("get_object", "bkt") in quick._learned  # the quick path was taken
+
+
+def test_the_answer_read_in_part_agrees_with_the_whole_output_shape() -> None:
+    from botocore.awsrequest import HeadersDict
+    from botocore.parsers import create_parser
+
+    made = protocol()
+    headers = [
+        ("Last-Modified", "Sun, 22 Nov 2026 03:11:49 GMT"),
+        ("ETag", '"abc"'),
+        ("Content-Length", "5"),
+        ("Content-Type", "text/html"),
+        ("Cache-Control", "max-age=9"),
+        ("Content-Encoding", "gzip"),
+        ("Expires", "Sun, 22 Nov 2026 03:11:49 GMT"),
+        ("x-amz-website-redirect-location", "/b"),
+        ("x-amz-server-side-encryption", "AES256"),
+        ("x-amz-meta-mtime", "7"),
+        ("x-amz-meta-partsize", "8"),
+    ]
+    part = made.answer("GetObject", answer(200, headers, b"hello"))
+    whole = create_parser("rest-xml").parse(
+        {"status_code": 200, "headers": HeadersDict(headers), "body": b"hello"},
+        made._model.operation_model("GetObject").output_shape,  # type: ignore[arg-type]
+    )
+    for name in part:
+        if name != "ResponseMetadata":
+            assert part[name] == whole[name], name
+    assert set(part) >= {"LastModified", "ETag", "Metadata", "ContentLength", "Expires"}

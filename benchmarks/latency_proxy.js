@@ -1,0 +1,39 @@
+// A TCP proxy that adds round-trip latency: every chunk, in either direction, is
+// delayed by half the round trip, in order. TLS passes through untouched.
+//
+// Usage: node latency_proxy.js LISTEN_PORT UPSTREAM_HOST UPSTREAM_PORT RTT_MS
+// Prints "ready" once listening; counts connections to stderr at exit.
+"use strict";
+const net = require("net");
+
+const [listenPort, upHost, upPort, rttMs] = process.argv.slice(2);
+const half = Number(rttMs) / 2;
+let connections = 0;
+
+function delayed(from, to) {
+  // each chunk leaves `half` ms after it came; a timer per chunk keeps the order,
+  // since timers of equal delay fire in the order they were set
+  from.on("data", (chunk) => {
+    setTimeout(() => {
+      if (!to.destroyed) to.write(chunk);
+    }, half);
+  });
+  from.on("end", () => setTimeout(() => to.end(), half));
+  from.on("error", () => setTimeout(() => to.destroy(), half));
+  from.on("close", () => setTimeout(() => to.destroy(), half));
+}
+
+const server = net.createServer((client) => {
+  connections += 1;
+  client.setNoDelay(true);
+  const upstream = net.connect(Number(upPort), upHost);
+  upstream.setNoDelay(true);
+  delayed(client, upstream);
+  delayed(upstream, client);
+});
+
+server.listen(Number(listenPort), "127.0.0.1", () => process.stdout.write("ready\n"));
+process.on("SIGTERM", () => {
+  process.stderr.write(`connections ${connections}\n`);
+  process.exit(0);
+});
