@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from s3sync.crt import Answer, Built, CrtFailure
@@ -42,10 +42,13 @@ ANSWERED_BY_S3 = {
 
 
 class DigestMismatch(Exception):
-    """The server stored an object whose ETag is not the MD5 of the bytes sent."""
+    """Bytes are not what their checksum says: the server stored an object (*key*, when
+    it must be removed) whose ETag is not the MD5 of the bytes sent, or a download
+    does not match the checksum the server keeps (*etag* empty)."""
 
     def __init__(self, key: str, etag: str, md5: str) -> None:
-        super().__init__(f"the server stored {etag}, not the MD5 {md5} of what was sent")
+        told = f"the server stored {etag}, not the MD5 {md5} of what was sent"
+        super().__init__(told if etag else f"the object's stored {md5}")
         self.key = key
         self.etag = etag
 
@@ -104,6 +107,24 @@ def check_etag(key: str, parsed: Mapping[str, Any], md5: str) -> None:
     etag = str(parsed.get("ETag", "")).strip('"').lower()
     if len(etag) == 32 and etag != md5:
         raise DigestMismatch(key, f'"{etag}"', md5)
+
+
+def check_stored_crc32(parsed: Mapping[str, Any], chunks: Iterable[bytes]) -> None:
+    """Raise DigestMismatch when a GET's answer gives the object's whole CRC32 (asked
+    for with ``ChecksumMode``; a multipart object's composite one, ``…-N``, is not
+    checked) and the *chunks* received do not have it."""
+    told = parsed.get("ChecksumCRC32")
+    if not told or "-" in str(told):
+        return
+    import base64
+    import zlib
+
+    crc = 0
+    for chunk in chunks:
+        crc = zlib.crc32(chunk, crc)
+    got = base64.b64encode(crc.to_bytes(4, "big")).decode()
+    if got != told:
+        raise DigestMismatch("", "", f"CRC32 {told}, the bytes received {got}")
 
 
 def _remember_key(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -271,6 +292,7 @@ _READ = {
         "WebsiteRedirectLocation",
         "ServerSideEncryption",
         "SSECustomerAlgorithm",
+        "ChecksumCRC32",
     ),
     "PutObject": ("ETag", "ServerSideEncryption", "SSECustomerAlgorithm", "ChecksumCRC32"),
 }

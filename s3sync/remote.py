@@ -26,7 +26,7 @@ from s3sync.etags import multipart_etag, used_part_size
 from s3sync.listing import NotAListing, parse_page
 from s3sync.model import ObjectInfo, Stat
 from s3sync.paths import endpoint_shown
-from s3sync.protocol import DigestMismatch
+from s3sync.protocol import DigestMismatch, check_stored_crc32
 from s3sync.retry import Retrier, RetryPolicy
 
 if TYPE_CHECKING:
@@ -567,7 +567,9 @@ class S3Store:
     def _drop_corrupt(self, mismatch: DigestMismatch) -> None:
         """Delete the object an upload stored with the wrong bytes, if it is still that
         one (best effort: its retry overwrites it anyway), so that no run ever takes it
-        for good."""
+        for good. A download that mismatched (no key) stored nothing."""
+        if not mismatch.key or not mismatch.etag:
+            return
         with contextlib.suppress(Exception):
             self.client.delete_object(Bucket=self.bucket, Key=mismatch.key, IfMatch=mismatch.etag)
 
@@ -749,9 +751,11 @@ class S3Store:
         if fast is not None and size and size < self.multipart_threshold:
 
             def whole() -> T:
-                built, _ = fast.protocol.request("get_object", Bucket=self.bucket, Key=key)
+                built, _ = fast.protocol.request("get_object", **self._checked_get(key))
                 answer = fast.crt.send("GetObject", built, size=size, keep_body=True)
-                info = _info(fast.protocol.answer("GetObject", answer))
+                parsed = fast.protocol.answer("GetObject", answer)
+                check_stored_crc32(parsed, (answer.body,))
+                info = _info(parsed)
                 return write(info._replace(size=len(answer.body)), iter((answer.body,)))
 
             return self._call(f"download of '{key}'", whole, on_retry, failed)
@@ -765,6 +769,10 @@ class S3Store:
                 body.close()
 
         return self._call(f"download of '{key}'", attempt, on_retry, failed)
+
+    def _checked_get(self, key: str) -> dict[str, str]:
+        """Return the parameters of a GET of *key* that asks for its stored checksum."""
+        return {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}
 
     def can_put_later(self, size: int) -> bool:
         """Return whether *size* bytes can go through awscrt in one PutObject: when it is
@@ -823,13 +831,18 @@ class S3Store:
         if fast is None or not 0 < size < self.multipart_threshold:
             return False
         doing = f"download of '{key}'"
-        built, _ = fast.protocol.request("get_object", Bucket=self.bucket, Key=key)
+        built, _ = fast.protocol.request("get_object", **self._checked_get(key))
 
         def told(answer: Answer) -> None:
             try:
-                info = _info(fast.protocol.answer("GetObject", answer))
+                parsed = fast.protocol.answer("GetObject", answer)
+                with open(path, "rb") as written:  # small: under the multipart threshold
+                    check_stored_crc32(parsed, iter(lambda: written.read(CHUNK), b""))
+                info = _info(parsed)
             except Exception as exc:
-                if not (isinstance(exc, CrtFailure) or _from_botocore(exc)):
+                if not isinstance(exc, (CrtFailure, DigestMismatch, OSError)) and not (
+                    _from_botocore(exc)
+                ):
                     raise
                 finished(self._error(exc, doing))
             else:

@@ -234,5 +234,7 @@ def test_a_byte_flipped_in_a_download_fails_its_stored_checksum_and_is_fetched_a
             "--endpoint-url", proxy.endpoint, env=cli_env(server, **PATHS[path]),
         )  # fmt: skip
     assert run.code == 0, run.err
-    assert run.summary()["retries"] == len(proxy.faulted()) == 2
+    assert run.summary()["retries"] == len(proxy.faulted()) == 2, [
+        (s.method, s.path) for s in proxy.seen
+    ]
     assert {k: (tmp_path / "dest" / k).read_text() for k in files} == files
