@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from benchmarks import trees
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rtt", default="0", help="round trips to add, in ms: 0,20,80")
+    parser.add_argument(
+        "--fresh", action="store_true", help="files written just before the first push"
+    )
     options = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="s3sync-transport-"))
     server = seaweed.start(work / "seaweedfs")
@@ -80,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         (work / "trash").mkdir()
         src = work / "site"
-        trees.website(src, options.files)
+        trees.website(src, options.files, aged=not options.fresh)
         s3 = server.client()
         base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         base |= server.env()
@@ -96,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                         for name, checkout in checkouts.items():
                             for phase, took in run_phases(checkout, endpoint, src, work, s3, env):
                                 results.setdefault((scheme, rtt, phase, name), []).append(took)
-        print(f"{options.files} website files, median of {options.rounds} (seconds)")
+        tree = "fresh" if options.fresh else "aged"
+        print(f"{options.files} {tree} website files, median of {options.rounds} (seconds)")
         print(f"{'scheme':7} {'rtt':>4} {'phase':14} {'old':>7} {'new':>7} {'new/old':>8}")
         for scheme in ("http", "https"):
             for rtt in rtts:
@@ -112,12 +117,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_phases(
-    checkout: Path, endpoint: str, src: Path, work: Path, s3: object, env: dict[str, str]
+    checkout: Path, endpoint: str, src: Path, work: Path, s3: Any, env: dict[str, str]
 ) -> Iterator[tuple[str, float]]:
     """Push *src* to a new bucket, push again, restore, restore again; yield each phase's
     wall seconds."""
     bucket = f"b-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+    s3.create_bucket(Bucket=bucket)
     ep = ["--endpoint-url", endpoint]
     target = f"s3://{bucket}/site"
     dest = work / f"dest-{bucket}"

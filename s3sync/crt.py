@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 Credentials = Callable[[], tuple[str, str, str | None]]
 _KEEP_BODY_MAX = 1024 * 1024  # of an error answer, kept for botocore to read
 # headers botocore writes that the runtime sets itself, or that would cost a round trip
-_DROPPED = frozenset({"expect", "transfer-encoding", "content-md5-override"})
+_DROPPED = frozenset({"expect", "transfer-encoding"})
 
 
 class Built(NamedTuple):

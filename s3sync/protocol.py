@@ -277,19 +277,23 @@ class BotocoreProtocol:
 # the operations built by the serializer alone once their endpoint is known
 _QUICK = frozenset({"put_object", "get_object", "list_objects_v2"})
 # the members of each answer s3sync reads
+# the headers of an object s3sync keeps and copies (as botocore names them)
+KEPT_HEADERS = (
+    "ContentType",
+    "CacheControl",
+    "ContentDisposition",
+    "ContentEncoding",
+    "ContentLanguage",
+    "Expires",
+    "WebsiteRedirectLocation",
+)
 _READ = {
     "GetObject": (
         "ContentLength",
         "LastModified",
         "ETag",
         "Metadata",
-        "ContentType",
-        "CacheControl",
-        "ContentDisposition",
-        "ContentEncoding",
-        "ContentLanguage",
-        "Expires",
-        "WebsiteRedirectLocation",
+        *KEPT_HEADERS,
         "ServerSideEncryption",
         "SSECustomerAlgorithm",
         "ChecksumCRC32",

@@ -26,7 +26,7 @@ from s3sync.etags import multipart_etag, used_part_size
 from s3sync.listing import NotAListing, parse_page
 from s3sync.model import ObjectInfo, Stat
 from s3sync.paths import endpoint_shown
-from s3sync.protocol import DigestMismatch, check_stored_crc32
+from s3sync.protocol import KEPT_HEADERS, DigestMismatch, check_stored_crc32
 from s3sync.retry import Retrier, RetryPolicy
 
 if TYPE_CHECKING:
@@ -556,13 +556,19 @@ class S3Store:
             try:
                 return fn()
             except Exception as exc:
-                if isinstance(exc, DigestMismatch):
-                    self._drop_corrupt(exc)
-                elif not (isinstance(exc, CrtFailure) or _from_botocore(exc)):
-                    raise
-                raise self._error(exc, doing) from exc
+                raise self._told(exc, doing) from exc
 
         return self._retry(attempt, on_retry, failed)
+
+    def _told(self, exc: Exception, doing: str) -> RemoteError:
+        """Return the RemoteError a request's failure *exc* is told as (after deleting
+        what a mismatched upload stored); raise *exc* itself when it is no failure of a
+        request (a bug)."""
+        if isinstance(exc, DigestMismatch):
+            self._drop_corrupt(exc)
+        elif not (isinstance(exc, CrtFailure) or _from_botocore(exc)):
+            raise exc
+        return self._error(exc, doing)
 
     def _drop_corrupt(self, mismatch: DigestMismatch) -> None:
         """Delete the object an upload stored with the wrong bytes, if it is still that
@@ -648,7 +654,7 @@ class S3Store:
         if fast is not None:
             return self._call(
                 f"upload of '{key}'",
-                lambda: self._put_fast(fast, key, bytes(body), headers, metadata),
+                lambda: self._put_through(fast, key, bytes(body), headers, metadata),
                 on_retry,
                 failed,
             )
@@ -661,17 +667,11 @@ class S3Store:
         )
         return str(answer.get("ETag", ""))
 
-    def _put_fast(
-        self,
-        fast: Fast,
-        key: str,
-        body: bytes,
-        headers: Mapping[str, str],
-        metadata: Mapping[str, str],
-    ) -> str:
-        """Store *body* as *key* through awscrt; return the ETag (checked)."""
-        built, md5 = self._put_request(fast, key, body, headers, metadata)
-        answer = fast.crt.send("PutObject", built, size=len(body))
+    def _put_through(self, fast: Fast, key: str, *request: Any) -> str:
+        """Store an object through awscrt, in one PutObject (see ``_put_request``);
+        return its ETag, checked."""
+        built, md5 = self._put_request(fast, key, *request)
+        answer = fast.crt.send("PutObject", built, size=len(built.body or b""))
         return _put_answer(fast, key, answer, md5)
 
     def _put_request(
@@ -682,6 +682,7 @@ class S3Store:
         headers: Mapping[str, str],
         metadata: Mapping[str, str],
     ) -> tuple[Built, str | None]:
+        """Return the PutObject of *body* as *key* botocore builds, and its MD5."""
         return fast.protocol.request(
             "put_object", Bucket=self.bucket, Key=key, Body=body, Metadata=dict(metadata), **headers
         )
@@ -747,7 +748,7 @@ class S3Store:
         A small object (*size*, as listed, under the multipart threshold) comes in one
         piece through awscrt, when it is there."""
         fast = self._fast
-        # not an empty one: awscrt asks for a range, which an empty object cannot satisfy
+        # an empty one through botocore: nothing to gain from the runtime
         if fast is not None and size and size < self.multipart_threshold:
 
             def whole() -> T:
@@ -806,11 +807,7 @@ class S3Store:
             try:
                 etag = _put_answer(fast, key, answer, md5)
             except Exception as exc:
-                if isinstance(exc, DigestMismatch):
-                    self._drop_corrupt(exc)
-                elif not (isinstance(exc, CrtFailure) or _from_botocore(exc)):
-                    raise
-                finished(self._error(exc, doing))
+                finished(self._told(exc, doing))
             else:
                 finished(etag)
 
@@ -825,8 +822,8 @@ class S3Store:
         post: Callable[[Callable[[], object]], None],
     ) -> bool:
         """Start a GET of *key* into *path* off the workers; see ObjectStore. Only small,
-        non-empty objects go this way (awscrt asks for a range, which an empty object
-        cannot satisfy), through awscrt when it is there."""
+        non-empty objects go this way, through awscrt when it is there; the file written
+        is read back and checked against the object's stored CRC32."""
         fast = self._fast
         if fast is None or not 0 < size < self.multipart_threshold:
             return False
@@ -839,12 +836,10 @@ class S3Store:
                 with open(path, "rb") as written:  # small: under the multipart threshold
                     check_stored_crc32(parsed, iter(lambda: written.read(CHUNK), b""))
                 info = _info(parsed)
-            except Exception as exc:
-                if not isinstance(exc, (CrtFailure, DigestMismatch, OSError)) and not (
-                    _from_botocore(exc)
-                ):
-                    raise
+            except OSError as exc:  # the file written cannot be read back
                 finished(self._error(exc, doing))
+            except Exception as exc:
+                finished(self._told(exc, doing))
             else:
                 finished(info)
 
@@ -1244,17 +1239,6 @@ class S3Store:
             self._parts.shutdown(wait=True, cancel_futures=True)
 
 
-_HEADERS = (
-    "ContentType",
-    "CacheControl",
-    "ContentDisposition",
-    "ContentEncoding",
-    "ContentLanguage",
-    "Expires",
-    "WebsiteRedirectLocation",
-)
-
-
 def _connection_code(exc: BaseException) -> str:
     """Return the code of botocore's failure to connect: refused, a name that does not
     resolve, or any other."""
@@ -1299,7 +1283,7 @@ def _info(answer: Any) -> ObjectInfo:
         int(answer["LastModified"].timestamp()) * 10**9,
         _quoted(str(answer.get("ETag", ""))),
         dict(answer.get("Metadata") or {}),
-        {name: answer[name] for name in _HEADERS if answer.get(name)},
+        {name: answer[name] for name in KEPT_HEADERS if answer.get(name)},
         "SSE-C" if answer.get("SSECustomerAlgorithm") else answer.get("ServerSideEncryption"),
     )
 

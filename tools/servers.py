@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tools import seaweed
@@ -35,14 +35,13 @@ class Peer:
     secret_key: str
     pid: int
     ca: str | None = None
-    extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         """Return the environment that points the AWS SDK chain at this server."""
         env = seaweed.sdk_env(self.access_key, self.secret_key)
         if self.ca is not None:
             env["AWS_CA_BUNDLE"] = self.ca
-        return {**env, **self.extra_env}
+        return env
 
 
 def stop(peer: Peer) -> None:

@@ -264,12 +264,12 @@ def _start_download(
         if pending is None or not _fetch(action, pending, future, runners, store, tree, perform):
             future.set_result(fallback(action))
 
-    def failed(begun: Future[None]) -> None:
+    def failed(begun: Future[Outcome | None]) -> None:
         error = begun.exception()
         if error is not None and not future.done():
             future.set_exception(error)
 
-    runners.later(begin).add_done_callback(failed)  # type: ignore[arg-type]
+    runners.later(begin).add_done_callback(failed)
     return future
 
 
