@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from botocore.config import Config
 
 MD5_CONTEXT = "s3sync_md5"  # where a request's context keeps the MD5 its body was sent with
+KEY_CONTEXT = "s3sync_key"  # and the key of the object it stores
 # what every real answer to these operations holds (botocore fills it from S3's XML or headers)
 ANSWERED_BY_S3 = {
     "ListObjectsV2": "IsTruncated",
@@ -95,7 +96,7 @@ def check_answer(
         raise ResponseParserError(f"{model.name} answer without {needed}")
     md5 = context.get(MD5_CONTEXT)
     if md5 is not None:
-        check_etag(str(context.get("s3sync_key", "")), parsed, md5)
+        check_etag(str(context.get(KEY_CONTEXT, "")), parsed, md5)
 
 
 def check_etag(key: str, parsed: Mapping[str, Any], md5: str) -> None:
@@ -128,7 +129,7 @@ def check_stored_crc32(parsed: Mapping[str, Any], chunks: Iterable[bytes]) -> No
 
 
 def _remember_key(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
-    context["s3sync_key"] = params.get("Key", "")
+    context[KEY_CONTEXT] = params.get("Key", "")
 
 
 def guard(client: Any) -> None:
@@ -270,7 +271,7 @@ class BotocoreProtocol:
             from botocore.exceptions import ClientError
 
             raise ClientError(parsed, operation)  # type: ignore[arg-type]
-        check_answer(parsed, model, {MD5_CONTEXT: md5, "s3sync_key": key})
+        check_answer(parsed, model, {MD5_CONTEXT: md5, KEY_CONTEXT: key})
         return parsed
 
 
