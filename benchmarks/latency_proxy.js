@@ -2,13 +2,15 @@
 // delayed by half the round trip, in order. TLS passes through untouched.
 //
 // Usage: node latency_proxy.js LISTEN_PORT UPSTREAM_HOST UPSTREAM_PORT RTT_MS
-// Prints "ready" once listening; counts connections to stderr at exit.
+// Prints "ready" once listening; counts connections, and the most open at once, to stderr at exit.
 "use strict";
 const net = require("net");
 
 const [listenPort, upHost, upPort, rttMs] = process.argv.slice(2);
 const half = Number(rttMs) / 2;
 let connections = 0;
+let open = 0;
+let peak = 0;
 
 function delayed(from, to) {
   // each chunk leaves `half` ms after it came; a timer per chunk keeps the order,
@@ -25,6 +27,9 @@ function delayed(from, to) {
 
 const server = net.createServer((client) => {
   connections += 1;
+  open += 1;
+  peak = Math.max(peak, open);
+  client.on("close", () => (open -= 1));
   client.setNoDelay(true);
   const upstream = net.connect(Number(upPort), upHost);
   upstream.setNoDelay(true);
@@ -34,6 +39,6 @@ const server = net.createServer((client) => {
 
 server.listen(Number(listenPort), "127.0.0.1", () => process.stdout.write("ready\n"));
 process.on("SIGTERM", () => {
-  process.stderr.write(`connections ${connections}\n`);
+  process.stderr.write(`connections ${connections} peak ${peak}\n`);
   process.exit(0);
 });

@@ -16,7 +16,7 @@ from s3sync.errors import ConfigError, S3SyncError
 from s3sync.filters import ENTRY_POINTS
 from s3sync.headers import Headers, rule_from_table
 from s3sync.lease import Lease
-from s3sync.model import Outcome, Report
+from s3sync.model import MAX_REQUESTS, Outcome, Report
 from s3sync.paths import Location, endpoint_shown, parse_object_url, parse_s3_url
 from s3sync.progress import (
     CallbackReporter,
@@ -43,6 +43,7 @@ def push(
     dest: str,
     *,
     workers: int = 16,
+    max_requests: int = MAX_REQUESTS,
     fudge: float = 1200.0,
     no_delete: bool = False,
     dry_run: bool = False,
@@ -100,6 +101,7 @@ def push(
         rules = ((False, "/" + _glob_escape(rel)), *rules)  # the lease is not part of the tree
     options = PushOptions(
         workers=workers,
+        max_requests=max_requests,
         fudge=fudge,
         delete=not no_delete,
         dry_run=dry_run,
@@ -134,6 +136,7 @@ def push(
         timeout=timeout,
         verify_ssl=verify_ssl,
         workers=workers,
+        max_requests=max_requests,
         multipart_threshold=multipart_threshold,
         part_size=part_size,
     )
@@ -161,6 +164,7 @@ def restore(
     dest: str,
     *,
     workers: int = 16,
+    max_requests: int = MAX_REQUESTS,
     delete: bool = False,
     dry_run: bool = False,
     include: Sequence[str] = (),
@@ -195,6 +199,7 @@ def restore(
     location = parse_s3_url(src)
     options = restore_case.RestoreOptions(
         workers=workers,
+        max_requests=max_requests,
         delete=delete,
         dry_run=dry_run,
         filters=tuple(filters) if filters is not None else filter_rules(include, exclude),
@@ -213,6 +218,7 @@ def restore(
         timeout=timeout,
         verify_ssl=verify_ssl,
         workers=workers,
+        max_requests=max_requests,
     )
 
     def body(out: Reporter) -> Report:
@@ -240,6 +246,7 @@ def copy(
     dest: str,
     *,
     workers: int = 16,
+    max_requests: int = MAX_REQUESTS,
     delete: bool = False,
     dry_run: bool = False,
     include: Sequence[str] = (),
@@ -293,6 +300,7 @@ def copy(
         _refuse_overlap(source_tree.location, location, delete=delete)
     options = copy_case.CopyOptions(
         workers=workers,
+        max_requests=max_requests,
         delete=delete,
         dry_run=dry_run,
         filters=tuple(filters) if filters is not None else filter_rules(include, exclude),
@@ -314,6 +322,7 @@ def copy(
         timeout=timeout,
         verify_ssl=verify_ssl,
         workers=workers,
+        max_requests=max_requests,
         multipart_threshold=multipart_threshold,
         part_size=part_size,
     )

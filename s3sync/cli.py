@@ -16,7 +16,7 @@ import click
 
 from s3sync import __version__, api, config, headers
 from s3sync.errors import ConfigError, ExitCode, S3SyncError
-from s3sync.model import Report
+from s3sync.model import MAX_REQUESTS, Report
 from s3sync.progress import ConsoleReporter, summary_line
 
 
@@ -242,7 +242,15 @@ def _common(command: Any) -> Any:
             type=click.IntRange(1, 512),
             default=16,
             show_default=True,
-            help="Worker threads; up to four small transfers each in flight.",
+            help="Worker threads: reading, hashing, large files and their parts.",
+        ),
+        click.option(
+            "--max-requests",
+            type=click.IntRange(1, 4096),
+            default=MAX_REQUESTS,
+            show_default=True,
+            metavar="N",
+            help="Most small transfers in flight at once; lower it on a shared link.",
         ),
         click.option(
             "-n", "--dry-run", is_flag=True, help="Show what would be done; change nothing."

@@ -14,6 +14,7 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*$", re.IGNORECASE)
 # key -> the Python type(s) its value must have; one table for every command.
 SCHEMA: Mapping[str, tuple[type, ...]] = {
     "workers": (int,),
+    "max_requests": (int,),
     "fudge": (int, float),
     "no_delete": (bool,),
     "dry_run": (bool,),

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 Credentials = Callable[[], tuple[str, str, str | None]]
 _KEEP_BODY_MAX = 1024 * 1024  # of an error answer, kept for botocore to read
+_GBPS_PER_CONNECTION = 0.4  # aws-c-s3's s_throughput_per_connection_gbps
 # headers botocore writes that the runtime sets itself, or that would cost a round trip
 _DROPPED = frozenset({"expect", "transfer-encoding"})
 
@@ -79,7 +80,8 @@ class CrtClient:
     runtime writes it, no Python thread waits for it).
 
     *verify* is botocore's: None for the system's CA store, a CA bundle's path, or False
-    to skip verifying the server's certificate."""
+    to skip verifying the server's certificate. The runtime opens up to *connections*
+    connections: one per request the caller keeps in flight."""
 
     def __init__(
         self,
@@ -89,6 +91,7 @@ class CrtClient:
         timeout: float,
         secure: bool,
         verify: bool | str | None,
+        connections: int,
     ) -> None:
         self._timeout = timeout
         self._watchdog = _Watchdog()
@@ -112,6 +115,9 @@ class CrtClient:
             multipart_upload_threshold=5 * 1024**3,  # never split: s3sync does multipart
             retry_config=s3.S3RetryConfig(retry_mode=s3.S3RetryMode.NONE),
             connect_timeout_ms=int(min(10.0, timeout) * 1000),
+            # the runtime sizes its connection pool by the throughput asked for, at
+            # 0.4 Gbit/s a connection; small objects need one per request in flight
+            throughput_target_gbps=_GBPS_PER_CONNECTION * connections,
         )
 
     def send(self, operation: str, request: Built, *, size: int, keep_body: bool = False) -> Answer:

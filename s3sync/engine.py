@@ -3,9 +3,9 @@
 The engine knows nothing of S3 or files. Sources run on their own threads and may run
 ahead of the main thread by at most *backlog* items (or, when none of them waits on the
 network, one after another in the main thread). The main thread, iterating
-``stream``, turns their items into actions (``handle``), hands actions to the pool (at
-most ``4 * workers`` in flight), and gets every result back in the same thread, so the
-caller can count, print and record without locks. ``workers=0`` performs inline.
+``stream``, turns their items into actions (``handle``), starts them or hands them to
+the pool (at most *in_flight* at once), and gets every result back in the same thread,
+so the caller can count, print and record without locks. ``workers=0`` performs inline.
 """
 
 from __future__ import annotations
@@ -142,12 +142,16 @@ def stream(
     *,
     workers: int,
     cancel: Callable[[], bool],
+    in_flight: int | None = None,
     backlog: int = 16,
     start: Start[A, R] | None = None,
     inline: bool = False,
     hold: Callable[[int], bool] | None = None,
 ) -> Iterator[R]:
     """Yield the result of every action produced from *sources*, in the caller's thread.
+
+    At most *in_flight* actions (``4 * workers`` unless given) are begun and not yet
+    yielded at any time: those started on their own threads and those the pool holds.
 
     With *start*, each action is first offered to ``start(action, runners)`` in the
     caller's thread: it may begin the action on threads of its own and return a Future
@@ -177,7 +181,7 @@ def stream(
     handled = threading.Condition()
     live_sources = [True] * len(sources)
     pool: ThreadPoolExecutor | None = None  # made for the first action: a no-op has none
-    limit = max(1, 4 * workers)
+    limit = max(1, 4 * workers if in_flight is None else in_flight)
     inflight = 0
     ended = threading.Event()
     aborted = threading.Event()

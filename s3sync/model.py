@@ -15,6 +15,10 @@ from typing import NamedTuple
 
 from s3sync.errors import ExitCode
 
+# requests a sync keeps in flight at once unless told otherwise: enough to fill a link
+# of 100 ms round trips with small objects, few enough for a server on loopback
+MAX_REQUESTS = 128
+
 
 class Stat(NamedTuple):
     """What both sides know about one entry: size in bytes, time in ns since the epoch (UTC).

@@ -24,7 +24,7 @@ from s3sync.crt import available as crt_available
 from s3sync.errors import ConfigError, Disposition, RemoteError, classify
 from s3sync.etags import multipart_etag, used_part_size
 from s3sync.listing import NotAListing, parse_page
-from s3sync.model import ObjectInfo, Stat
+from s3sync.model import MAX_REQUESTS, ObjectInfo, Stat
 from s3sync.paths import endpoint_shown
 from s3sync.protocol import KEPT_HEADERS, DigestMismatch, check_stored_crc32
 from s3sync.retry import Retrier, RetryPolicy
@@ -44,6 +44,7 @@ MAX_PARTS = 10_000
 CHUNK = 1024 * 1024
 DELETE_BATCH = 1000
 SMALL_OBJECT = 64 * 1024  # what get_bytes reads at most: a lease is a few hundred bytes
+LATER_BYTES = 64 * 1024 * 1024  # of bodies put_later holds in memory at once
 
 
 class CopySource(NamedTuple):
@@ -455,6 +456,7 @@ class S3Store:
         self._part_workers = part_workers
         self._parts: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._held = 0  # bytes of bodies put_later holds until their requests end
 
     def _ready(self) -> Clients:
         clients = self._clients
@@ -777,8 +779,13 @@ class S3Store:
 
     def can_put_later(self, size: int) -> bool:
         """Return whether *size* bytes can go through awscrt in one PutObject: when it is
-        there, below the multipart threshold."""
-        return size < self.multipart_threshold and self._fast is not None
+        there, below the multipart threshold, and the bodies in flight leave room (they
+        are in memory until their requests end: a worker reads a file when they do not)."""
+        return (
+            size < self.multipart_threshold
+            and self._fast is not None
+            and self._held + size <= LATER_BYTES
+        )
 
     def put_later(
         self,
@@ -804,6 +811,8 @@ class S3Store:
             return
 
         def told(answer: Answer) -> None:
+            with self._lock:
+                self._held -= len(body)
             try:
                 etag = _put_answer(fast, key, answer, md5)
             except Exception as exc:
@@ -811,6 +820,8 @@ class S3Store:
             else:
                 finished(etag)
 
+        with self._lock:
+            self._held += len(body)
         fast.crt.start("PutObject", built, size=len(body), done=lambda a: post(lambda: told(a)))
 
     def download_to_file(
@@ -1410,6 +1421,7 @@ class Connection(NamedTuple):
     retries: int = 4
     timeout: float = 60.0  # seconds a request may wait for the server before it is retried
     workers: int = 16
+    max_requests: int = MAX_REQUESTS  # awscrt's connections: one per request in flight
     multipart_threshold: int = 8 * 1024 * 1024
     part_size: int = 8 * 1024 * 1024
     verify_ssl: bool = True  # False: TLS without checking the server's certificate
@@ -1481,6 +1493,7 @@ class Connection(NamedTuple):
             timeout=self.timeout,
             secure=urlsplit(protocol.endpoint_url).scheme == "https",
             verify=verify,
+            connections=self.max_requests,
         )
         return Fast(crt, protocol)
 

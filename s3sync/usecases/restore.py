@@ -32,6 +32,7 @@ from s3sync.filters import Filter
 from s3sync.hashing import HIDES_MD5, Verdict, hash_file, md5_shaped, settle
 from s3sync.localtree import LocalTree, PathRefused, Pending, abandoned, is_temp_name
 from s3sync.model import (
+    MAX_REQUESTS,
     Download,
     ObjectInfo,
     Outcome,
@@ -61,6 +62,7 @@ class RestoreOptions:
     """How a restore behaves; the CLI's flags with the same defaults."""
 
     workers: int = 16
+    max_requests: int = MAX_REQUESTS  # requests in flight at once
     delete: bool = False
     dry_run: bool = False
     filters: tuple[tuple[bool, str], ...] = ()
@@ -469,6 +471,7 @@ def run(
         tuple,  # the local scan has ended: no object is left waiting
         perform,
         workers=options.workers,
+        in_flight=options.max_requests,
         start=None if options.dry_run else start,
         hold=lambda source: matcher.ahead(local=source == _WALK),
     )

@@ -10,6 +10,7 @@ import http.client
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,6 +73,14 @@ class Flip:
 
 
 @dataclass(frozen=True)
+class Pause:
+    """Forward the request after *seconds*, as a distant server would answer it; the
+    proxy counts how many paused requests are in flight at once (``peak``)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Relabel:
     """Forward the request, but tell the client the object's ETag is *etag* (as a server
     that stored other bytes than it was sent would)."""
@@ -81,7 +90,7 @@ class Relabel:
 
 # (status, body) or (status, body, extra headers) answered instead of the server
 Answer: TypeAlias = tuple[int, bytes] | tuple[int, bytes, tuple[tuple[str, str], ...]]
-Fault: TypeAlias = Answer | Stall | Truncate | Reset | Silence | Hold | Flip | Relabel
+Fault: TypeAlias = Answer | Stall | Truncate | Reset | Silence | Hold | Flip | Relabel | Pause
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,8 @@ class FaultProxy:
         self.stalled = threading.Event()
         self._closing = threading.Event()
         self._lock = threading.Lock()
+        self.paused = 0  # Pause requests in flight now, and the most at once
+        self.peak = 0
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -131,6 +142,17 @@ class FaultProxy:
                             tuple((k.lower(), v) for k, v in self.headers.items()),
                         )
                     )
+                if isinstance(fault, Pause):
+                    with proxy._lock:
+                        proxy.paused += 1
+                        proxy.peak = max(proxy.peak, proxy.paused)
+                    try:
+                        time.sleep(fault.seconds)
+                        self._forward(body, None)
+                    finally:
+                        with proxy._lock:
+                            proxy.paused -= 1
+                    return
                 if isinstance(fault, Hold):
                     proxy.stalled.set()
                     while not fault.release.wait(0.05) and not proxy._closing.is_set():
@@ -153,6 +175,10 @@ class FaultProxy:
                     if self.command != "HEAD":
                         self.wfile.write(payload)
                     return
+                self._forward(body, fault)
+
+            def _forward(self, body: bytes, fault: Fault | None) -> None:
+                """Send the request to the server; pass its answer on, as *fault* says."""
                 if isinstance(fault, Flip) and body and not fault.answer:
                     middle = len(body) // 2
                     body = body[:middle] + bytes([body[middle] ^ 0x01]) + body[middle + 1 :]

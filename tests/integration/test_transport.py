@@ -20,7 +20,7 @@ from s3sync.api import restore
 from s3sync.cli import SIGNAL_GRACE
 from tests.conftest import write_tree
 from tests.integration.conftest import cli_env, keys, objects
-from tests.integration.proxy import Flip, Relabel, Silence, fault_proxy
+from tests.integration.proxy import Flip, Pause, Relabel, Silence, fault_proxy
 
 pytestmark = pytest.mark.integration
 
@@ -238,3 +238,32 @@ def test_a_byte_flipped_in_a_download_fails_its_stored_checksum_and_is_fetched_a
         (s.method, s.path) for s in proxy.seen
     ]
     assert {k: (tmp_path / "dest" / k).read_text() for k in files} == files
+
+
+def test_max_requests_bounds_the_transfers_in_flight(
+    cli: Any, s3: Any, server: Any, bucket: str, tmp_path: Path
+) -> None:
+    files = {f"p/{i:03}.html": f"<p>{i}</p>" * 20 for i in range(48)}
+    src = write_tree(tmp_path / "src", files)
+
+    def distant(method: str, key: str, _n: int) -> Pause | None:
+        """Every object's PUT and GET answer late, as over a long link; listings do not."""
+        return Pause(0.1) if method in ("PUT", "GET") and "list-type" not in key else None
+
+    peaks: dict[tuple[str, int], int] = {}
+    for cap in (3, 16):
+        target = f"s3://{bucket}/cap{cap}"
+        for verb, args in (("push", (src, target)), ("restore", (target, tmp_path / f"d{cap}"))):
+            with fault_proxy(server.endpoint, distant) as proxy:
+                run = cli(
+                    verb, *args, "--max-requests", str(cap),
+                    "--endpoint-url", proxy.endpoint, env=cli_env(server),
+                )  # fmt: skip
+            assert run.code == 0, run.err
+            peaks[(verb, cap)] = proxy.peak
+        assert objects(s3, bucket, f"cap{cap}/") == {
+            f"cap{cap}/{k}": v.encode() for k, v in files.items()
+        }
+        assert {k: (tmp_path / f"d{cap}" / k).read_text() for k in files} == files
+    assert peaks[("push", 3)] <= 3 < peaks[("push", 16)] <= 16, peaks
+    assert peaks[("restore", 3)] <= 3 < peaks[("restore", 16)] <= 16, peaks
