@@ -14,7 +14,7 @@ import io as stdio
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -190,6 +190,17 @@ class CrtClient:
             **extra,
         )
         self._watchdog.watch(watched, sent)
+
+
+def combine_crc32(parts: Iterable[tuple[int, int]]) -> int:
+    """Return the CRC32 of bytes made of consecutive parts, from each part's (CRC32,
+    size), as if computed over them all in one pass."""
+    from awscrt import checksums  # pure arithmetic: no client, no threads
+
+    crc = 0
+    for part_crc, size in parts:
+        crc = checksums.combine_crc32(crc, part_crc, size)
+    return crc
 
 
 def _request_type(operation: str) -> tuple[Any, str | None]:

@@ -77,7 +77,7 @@ def add_checksums(params: dict[str, Any], model: Any, context: dict[str, Any], *
     params["ContentMD5"] = base64.b64encode(digest).decode()
     context[MD5_CONTEXT] = digest.hex()
     if model.name == "PutObject" and not any(name.startswith("Checksum") for name in params):
-        params["ChecksumCRC32"] = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+        params["ChecksumCRC32"] = crc32_text(zlib.crc32(body))
 
 
 def check_answer(
@@ -117,15 +117,22 @@ def check_stored_crc32(parsed: Mapping[str, Any], chunks: Iterable[bytes]) -> No
     told = parsed.get("ChecksumCRC32")
     if not told or "-" in str(told):
         return
-    import base64
     import zlib
 
     crc = 0
     for chunk in chunks:
         crc = zlib.crc32(chunk, crc)
-    got = base64.b64encode(crc.to_bytes(4, "big")).decode()
+    got = crc32_text(crc)
     if got != told:
         raise DigestMismatch("", "", f"CRC32 {told}, the bytes received {got}")
+
+
+def crc32_text(crc: int) -> str:
+    """Return a CRC32 as S3 writes it in ``x-amz-checksum-crc32``: four big-endian bytes
+    in base64."""
+    import base64
+
+    return base64.b64encode(crc.to_bytes(4, "big")).decode()
 
 
 def _remember_key(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:

@@ -19,14 +19,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
-from s3sync.crt import Answer, Built, Credentials, CrtClient, CrtFailure
+from s3sync.crt import Answer, Built, Credentials, CrtClient, CrtFailure, combine_crc32
 from s3sync.crt import available as crt_available
 from s3sync.errors import ConfigError, Disposition, RemoteError, classify
 from s3sync.etags import multipart_etag, used_part_size
 from s3sync.listing import NotAListing, parse_page
 from s3sync.model import MAX_REQUESTS, ObjectInfo, Stat
 from s3sync.paths import endpoint_shown
-from s3sync.protocol import KEPT_HEADERS, DigestMismatch, check_stored_crc32
+from s3sync.protocol import KEPT_HEADERS, DigestMismatch, check_stored_crc32, crc32_text
 from s3sync.retry import Retrier, RetryPolicy
 
 if TYPE_CHECKING:
@@ -45,6 +45,10 @@ CHUNK = 1024 * 1024
 DELETE_BATCH = 1000
 SMALL_OBJECT = 64 * 1024  # what get_bytes reads at most: a lease is a few hundred bytes
 LATER_BYTES = 64 * 1024 * 1024  # of bodies put_later holds in memory at once
+# what a multipart upload asks for to end with the CRC32 of the whole object, as a
+# PutObject's; and the answers of a server that takes no such request
+FULL_CRC32: dict[str, Any] = {"ChecksumAlgorithm": "CRC32", "ChecksumType": "FULL_OBJECT"}
+_NO_CHECKSUMS = frozenset({"InvalidArgument", "InvalidRequest", "NotImplemented"})
 
 
 class CopySource(NamedTuple):
@@ -393,6 +397,15 @@ def _also(first: OnRetry, then: OnRetry) -> OnRetry:
     return both
 
 
+class Part(NamedTuple):
+    """One part of a multipart upload: its ETag, and the CRC32 and size of its bytes
+    (unknown for a part copied server-side)."""
+
+    etag: str
+    crc32: int = 0
+    size: int = 0
+
+
 class Fast(NamedTuple):
     """Small requests through awscrt: botocore builds and reads them, the runtime sends."""
 
@@ -457,6 +470,8 @@ class S3Store:
         self._parts: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._held = 0  # bytes of bodies put_later holds until their requests end
+        self._full_crc32 = True  # until the server refuses a full-object checksum
+        self._checked_uploads: set[str] = set()  # upload ids started with one
 
     def _ready(self) -> Clients:
         clients = self._clients
@@ -906,16 +921,9 @@ class S3Store:
         part_size = used_part_size(size, self.part_size)
         ranges = [(o, min(o + part_size, size) - 1) for o in range(0, max(size, 1), part_size)]
 
-        def part(upload_id: str, number: int, first: int, last: int) -> str:
+        def part(upload_id: str, number: int, first: int, last: int) -> Part:
             body = source.read(first, last - first + 1)
-            answer = self._call(
-                f"multipart upload of '{key}', part {number}",
-                lambda: self.client.upload_part(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-                ),
-                on_retry,
-            )
-            return str(answer["ETag"])
+            return self.upload_part(key, upload_id, number, body, on_retry=on_retry)
 
         return self._multipart(key, extra, ranges, part, on_retry, verify=source.verify)
 
@@ -924,34 +932,33 @@ class S3Store:
         key: str,
         extra: Mapping[str, Any],
         ranges: Sequence[tuple[int, int]],
-        part: Callable[[str, int, int, int], str],
+        part: Callable[[str, int, int, int], Part],
         on_retry: OnRetry,
         *,
         verify: Callable[[], None] | None = None,
+        checksum: bool = True,
     ) -> str:
         """Run one multipart upload: ``part(upload_id, number, first, last)`` per byte range
         on the part pool, ``verify()`` once every part is in, then complete it; on any
         failure abort it, leaving no parts. Unfinished uploads of the same key (a run
-        killed outright) are aborted first, so none is left dangling."""
-        doing = f"multipart upload of '{key}'"
+        killed outright) are aborted first, so none is left dangling. With *checksum*
+        the object gets a full-object CRC32 where the server keeps one (see
+        ``start_upload``)."""
         self.abort_unfinished(key)
         create_retries: list[BaseException] = []
-        created = self._call(
-            doing,
-            lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra),
-            _also(create_retries.append, on_retry),
+        upload_id = self.start_upload(
+            key, extra, on_retry=_also(create_retries.append, on_retry), checksum=checksum
         )
-        upload_id = created["UploadId"]
         pool = self._pool()
-        futures: list[Future[str]] = [
+        futures: list[Future[Part]] = [
             pool.submit(part, upload_id, n + 1, first, last)
             for n, (first, last) in enumerate(ranges)
         ]
         try:
-            etags = [f.result() for f in futures]
+            parts = [f.result() for f in futures]
             if verify is not None:
                 verify()
-            etag = self.finish_upload(key, upload_id, etags, on_retry=on_retry)
+            etag = self.finish_upload(key, upload_id, parts, on_retry=on_retry)
         except BaseException:
             for f in futures:
                 f.cancel()
@@ -966,14 +973,25 @@ class S3Store:
         return etag
 
     def finish_upload(
-        self, key: str, upload_id: str, etags: Sequence[str], *, on_retry: OnRetry
+        self, key: str, upload_id: str, parts: Sequence[Part], *, on_retry: OnRetry
     ) -> str:
-        """Complete an upload from its parts' ETags, in order; return the object's ETag.
+        """Complete an upload from its parts, in order; return the object's ETag. An
+        upload started with a checksum gets the CRC32 of the whole object, made from the
+        parts' own: the server checks it against the bytes it has.
 
         When an attempt completed it but its answer was lost, the retry finds no such
         upload: then the object itself says whether it is the one these parts make.
         """
-        parts = [{"PartNumber": n + 1, "ETag": etag} for n, etag in enumerate(etags)]
+        etags = [p.etag for p in parts]
+        listed: list[dict[str, Any]] = [
+            {"PartNumber": n + 1, "ETag": p.etag} for n, p in enumerate(parts)
+        ]
+        whole: dict[str, str] = {}
+        if upload_id in self._checked_uploads:
+            for entry, p in zip(listed, parts, strict=True):
+                entry["ChecksumCRC32"] = crc32_text(p.crc32)
+            combined = combine_crc32([(p.crc32, p.size) for p in parts])
+            whole = {"ChecksumCRC32": crc32_text(combined), "ChecksumType": "FULL_OBJECT"}
         retries: list[BaseException] = []
         try:
             done = self._call(
@@ -982,7 +1000,8 @@ class S3Store:
                     Bucket=self.bucket,
                     Key=key,
                     UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+                    MultipartUpload={"Parts": listed},  # type: ignore[typeddict-item]
+                    **whole,  # type: ignore[arg-type]
                 ),
                 _also(retries.append, on_retry),
             )
@@ -1095,7 +1114,7 @@ class S3Store:
         part_size = used_part_size(info.size, self.part_size)
         ranges = [(o, min(o + part_size, info.size) - 1) for o in range(0, info.size, part_size)]
 
-        def part(upload_id: str, number: int, first: int, last: int) -> str:
+        def part(upload_id: str, number: int, first: int, last: int) -> Part:
             kwargs: dict[str, Any] = {
                 "Bucket": self.bucket,
                 "Key": key,
@@ -1110,15 +1129,41 @@ class S3Store:
                 lambda: self.client.upload_part_copy(**kwargs),
                 on_retry,
             )
-            return str(answer["CopyPartResult"]["ETag"])
+            return Part(str(answer["CopyPartResult"]["ETag"]))
 
         extra = {**info.headers, "Metadata": {**info.metadata, **extra_metadata}}
-        return self._multipart(key, extra, ranges, part, on_retry)
+        # the bytes never pass through here: the copy keeps no checksum of its own
+        return self._multipart(key, extra, ranges, part, on_retry, checksum=False)
 
-    def start_upload(self, key: str, extra: Mapping[str, Any], *, on_retry: OnRetry) -> str:
-        """Start a multipart upload of *key*; return its upload id."""
+    def start_upload(
+        self, key: str, extra: Mapping[str, Any], *, on_retry: OnRetry, checksum: bool = True
+    ) -> str:
+        """Start a multipart upload of *key*; return its upload id.
+
+        With *checksum* the upload asks for a full-object CRC32 (what a PutObject stores),
+        so every part carries its CRC32 and the completed object keeps the whole one for
+        any tool to verify. A server that refuses the request is asked again without
+        it, and is not asked again by this store."""
+        doing = f"multipart upload of '{key}'"
+        if checksum and self._full_crc32:
+            try:
+                created = self._call(
+                    doing,
+                    lambda: self.client.create_multipart_upload(
+                        Bucket=self.bucket, Key=key, **extra, **FULL_CRC32
+                    ),
+                    on_retry,
+                )
+            except RemoteError as exc:
+                if exc.code not in _NO_CHECKSUMS:
+                    raise
+                self._full_crc32 = False
+            else:
+                upload_id = str(created["UploadId"])
+                self._checked_uploads.add(upload_id)
+                return upload_id
         created = self._call(
-            f"multipart upload of '{key}'",
+            doing,
             lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra),
             on_retry,
         )
@@ -1126,8 +1171,13 @@ class S3Store:
 
     def upload_part(
         self, key: str, upload_id: str, number: int, body: bytes | bytearray, *, on_retry: OnRetry
-    ) -> str:
-        """Upload part *number* of an upload; return its ETag."""
+    ) -> Part:
+        """Upload part *number* of an upload (with its Content-MD5, and its CRC32 when
+        the upload keeps a checksum); return the Part."""
+        import zlib
+
+        crc = zlib.crc32(body)
+        fields = {"ChecksumCRC32": crc32_text(crc)} if upload_id in self._checked_uploads else {}
         answer = self._call(
             f"multipart upload of '{key}', part {number}",
             lambda: self.client.upload_part(
@@ -1136,10 +1186,11 @@ class S3Store:
                 UploadId=upload_id,
                 PartNumber=number,
                 Body=cast(bytes, body),  # botocore sends a bytearray as is: no copy
+                **fields,  # type: ignore[arg-type]
             ),
             on_retry,
         )
-        return str(answer["ETag"])
+        return Part(str(answer["ETag"]), crc, len(body))
 
     def unfinished_uploads(self, key: str) -> list[str]:
         """Return the ids of multipart uploads of exactly *key* that were never finished."""
@@ -1231,16 +1282,8 @@ class S3Store:
         part_size = used_part_size(info.size, self.part_size)
         ranges = [(o, min(o + part_size, info.size) - 1) for o in range(0, info.size, part_size)]
 
-        def part(upload_id: str, number: int, first: int, last: int) -> str:
-            body = read(first, last)
-            answer = self._call(
-                f"upload of '{key}', part {number}",
-                lambda: self.client.upload_part(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-                ),
-                on_retry,
-            )
-            return str(answer["ETag"])
+        def part(upload_id: str, number: int, first: int, last: int) -> Part:
+            return self.upload_part(key, upload_id, number, read(first, last), on_retry=on_retry)
 
         return self._multipart(key, extra, ranges, part, on_retry)
 

@@ -19,7 +19,7 @@ from s3sync.etags import MIB, EtagHasher, candidate_part_sizes, parts_of
 from s3sync.model import Download, ObjectInfo, Outcome, Reason, Report, Stat, Upload
 
 if TYPE_CHECKING:
-    from s3sync.remote import S3Store
+    from s3sync.remote import Part, S3Store
 
 MIN_PART = 5 * MIB
 MAX_PARTS = 10_000
@@ -146,7 +146,7 @@ def _pipe_parts(
 ) -> tuple[str, int]:
     upload_id = store.start_upload(key, extra, on_retry=on_retry)
     slots = threading.Semaphore(workers)
-    futures: list[Future[str]] = []
+    futures: list[Future[Part]] = []
     total = 0
     pool = ThreadPoolExecutor(workers, thread_name_prefix="s3sync-pipe")
     try:
@@ -170,8 +170,8 @@ def _pipe_parts(
             chunk = _read(source, part_size_for(number, part_size))
         if cancel.is_set():
             raise KeyboardInterrupt
-        etags = [f.result() for f in futures]
-        return store.finish_upload(key, upload_id, etags, on_retry=on_retry), total
+        parts = [f.result() for f in futures]
+        return store.finish_upload(key, upload_id, parts, on_retry=on_retry), total
     except BaseException:
         for f in futures:
             f.cancel()

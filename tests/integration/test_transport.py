@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from s3sync import localtree
 from s3sync.api import restore
 from s3sync.cli import SIGNAL_GRACE
+from s3sync.protocol import crc32_text
 from tests.conftest import write_tree
 from tests.integration.conftest import cli_env, keys, objects
 from tests.integration.proxy import Flip, Pause, Relabel, Silence, fault_proxy
@@ -217,9 +219,11 @@ def test_sigterm_ends_a_run_that_waits_on_a_silent_server(
 def test_a_byte_flipped_in_a_download_fails_its_stored_checksum_and_is_fetched_again(
     path: str, cli: Any, server: Any, bucket: str, tmp_path: Path
 ) -> None:
-    files = {"a.html": "<p>a</p>" * 100, "d/b.css": "b{}" * 300}
+    # big.bin: over the 8 MiB from which a restore reads through botocore
+    files = {"a.html": "<p>a</p>" * 100, "d/b.css": "b{}" * 300, "big.bin": BIG.hex()}
     src = write_tree(tmp_path / "src", files)
-    assert cli("push", src, f"s3://{bucket}/site").code == 0  # each with its CRC32
+    parts = ("--multipart-threshold", "5MiB", "--part-size", "5MiB")
+    assert cli("push", *parts, src, f"s3://{bucket}/site").code == 0  # each with its CRC32
     seen: set[str] = set()
 
     def first_get_of_each_key(method: str, key: str, _n: int) -> Flip | None:
@@ -234,7 +238,7 @@ def test_a_byte_flipped_in_a_download_fails_its_stored_checksum_and_is_fetched_a
             "--endpoint-url", proxy.endpoint, env=cli_env(server, **PATHS[path]),
         )  # fmt: skip
     assert run.code == 0, run.err
-    assert run.summary()["retries"] == len(proxy.faulted()) == 2, [
+    assert run.summary()["retries"] == len(proxy.faulted()) == 3, [
         (s.method, s.path) for s in proxy.seen
     ]
     assert {k: (tmp_path / "dest" / k).read_text() for k in files} == files
@@ -267,3 +271,50 @@ def test_max_requests_bounds_the_transfers_in_flight(
         assert {k: (tmp_path / f"d{cap}" / k).read_text() for k in files} == files
     assert peaks[("push", 3)] <= 3 < peaks[("push", 16)] <= 16, peaks
     assert peaks[("restore", 3)] <= 3 < peaks[("restore", 16)] <= 16, peaks
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_a_multipart_upload_stores_the_crc32_of_the_whole_object(
+    path: str, cli: Any, s3: Any, server: Any, bucket: str, tmp_path: Path
+) -> None:
+    src = write_tree(tmp_path / "src", {"big.bin": BIG})
+    run = cli(
+        "push", "--multipart-threshold", "5MiB", "--part-size", "5MiB",
+        src, f"s3://{bucket}/site", env=cli_env(server, **PATHS[path]),
+    )  # fmt: skip
+    assert run.code == 0, run.err
+    piped = cli(
+        "pipe", "--part-size", "5MiB", f"s3://{bucket}/stream",
+        "--endpoint-url", server.endpoint, stdin=BIG, env=cli_env(server, **PATHS[path]),
+    )  # fmt: skip
+    assert piped.code == 0, piped.err
+    for key in ("site/big.bin", "stream"):
+        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        assert head["ETag"].endswith('-2"')  # two parts
+        assert head["ChecksumCRC32"] == crc32_text(zlib.crc32(BIG)), key  # any tool checks it
+        assert head["ChecksumType"] == "FULL_OBJECT"
+
+
+def test_a_server_that_refuses_full_object_checksums_gets_plain_multipart_uploads(
+    cli: Any, s3: Any, server: Any, bucket: str, tmp_path: Path
+) -> None:
+    src = write_tree(tmp_path / "src", {"a.bin": BIG, "b.bin": BIG[::-1]})
+    refusal = (400, b"<Error><Code>InvalidArgument</Code><Message>no</Message></Error>")
+    creates: list[int] = []
+
+    def refuse_the_first_create(method: str, key: str, n: int) -> Any:
+        if method == "POST" and key.endswith("?uploads"):
+            creates.append(n)
+            return refusal if len(creates) == 1 else None
+        return None
+
+    with fault_proxy(server.endpoint, refuse_the_first_create) as proxy:
+        run = cli(
+            "push", "--workers", "1", "--multipart-threshold", "5MiB", "--part-size", "5MiB",
+            src, f"s3://{bucket}/site", "--endpoint-url", proxy.endpoint,
+        )  # fmt: skip
+    assert run.code == 0, run.err
+    assert len(creates) == 3  # refused, asked again without, the next file never asks
+    assert objects(s3, bucket) == {"site/a.bin": BIG, "site/b.bin": BIG[::-1]}
+    for key in ("site/a.bin", "site/b.bin"):
+        assert "ChecksumCRC32" not in s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
