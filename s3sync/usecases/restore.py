@@ -242,36 +242,26 @@ def _start_download(
     store: ObjectStore,
     tree: LocalTree,
     perform: Callable[[Download, RemoteError], Outcome | None],
-    fallback: Callable[[Download], Outcome | None],
 ) -> Future[Outcome | None] | None:
     """Begin *action* with the store writing the file itself, when it can: no worker
     thread waits on the request, and the reporting thread settles its end. Return None
-    for the workers to perform it when a check comes first.
+    for the workers to perform it: when a check comes first, or the store or the file
+    system cannot take it that way (the error is met there again, and told).
 
-    A worker creates the temporary file and starts the request (creating a file may
-    wait on the disk: not on the reporting thread), or, where the store or the file
-    system cannot take it that way, performs it (*fallback*). What the reporting thread
-    cannot settle goes back to the workers: a failure that may pass is retried there
+    The reporting thread creates the temporary file, as it renames it at the end: a
+    worker doing it cost more in hand-offs between threads than the file itself. What
+    it cannot settle goes back to the workers: a failure that may pass is retried there
     (*perform*, within the same --retries), and an object pushed with gzip is
     decompressed there from the bytes already fetched."""
     if action.reason is Reason.UNVERIFIED:
         return None
+    try:
+        pending = tree.begin(action.path)
+    except OSError:
+        return None
     future: Future[Outcome | None] = Future()
-
-    def begin() -> None:
-        try:
-            pending = tree.begin(action.path)
-        except OSError:
-            pending = None  # performed below: the error is met again, and told
-        if pending is None or not _fetch(action, pending, future, runners, store, tree, perform):
-            future.set_result(fallback(action))
-
-    def failed(begun: Future[Outcome | None]) -> None:
-        error = begun.exception()
-        if error is not None and not future.done():
-            future.set_exception(error)
-
-    runners.later(begin).add_done_callback(failed)
+    if pending is None or not _fetch(action, pending, future, runners, store, tree, perform):
+        return None
     return future
 
 
@@ -461,9 +451,7 @@ def run(
     def start(
         action: Download, runners: engine.Runners[Outcome | None]
     ) -> Future[Outcome | None] | None:
-        return _start_download(
-            action, runners, store=store, tree=tree, perform=again, fallback=perform
-        )
+        return _start_download(action, runners, store=store, tree=tree, perform=again)
 
     tally.stream(
         [local_events, remote_events],
