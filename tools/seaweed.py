@@ -55,14 +55,7 @@ class Server:
         """Return how many S3 requests of each kind (GET, PUT, HEAD...) the server has
         answered since it started (needs ``start(..., metrics=True)``)."""
         assert self.metrics is not None, "start the server with metrics=True"
-        text = urllib.request.urlopen(self.metrics, timeout=5).read().decode()
-        counts: dict[str, int] = {}
-        for line in text.splitlines():
-            if line.startswith("SeaweedFS_s3_request_total{"):
-                labels, _, value = line.rpartition(" ")
-                kind = labels.split('type="', 1)[1].split('"', 1)[0]
-                counts[kind] = counts.get(kind, 0) + int(float(value))
-        return counts
+        return request_counts(self.metrics)
 
     def env(self) -> dict[str, str]:
         """Return environment variables that point the AWS SDK chain at this server."""
@@ -81,6 +74,19 @@ class Server:
             region_name="us-east-1",
             config=Config(s3={"addressing_style": "path"}, **config),
         )
+
+
+def request_counts(metrics: str) -> dict[str, int]:
+    """Return the S3 requests of each kind an S3 gateway whose Prometheus URL is
+    *metrics* has answered since it started."""
+    text = urllib.request.urlopen(metrics, timeout=5).read().decode()
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        if line.startswith("SeaweedFS_s3_request_total{"):
+            labels, _, value = line.rpartition(" ")
+            kind = labels.split('type="', 1)[1].split('"', 1)[0]
+            counts[kind] = counts.get(kind, 0) + int(float(value))
+    return counts
 
 
 def weed_binary() -> str:

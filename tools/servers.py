@@ -35,6 +35,7 @@ class Peer:
     secret_key: str
     pid: int
     ca: str | None = None
+    metrics: str | None = None  # Prometheus URL of a SeaweedFS gateway started with it
 
     def env(self) -> dict[str, str]:
         """Return the environment that points the AWS SDK chain at this server."""
@@ -114,10 +115,11 @@ def start_s3rver(directory: Path) -> Peer:
     return Peer("s3rver", endpoint, "S3RVER", "S3RVER", process.pid)
 
 
-def start_tls_gateway(server: seaweed.Server, directory: Path) -> Peer:
+def start_tls_gateway(server: seaweed.Server, directory: Path, *, metrics: bool = False) -> Peer:
     """Start a second SeaweedFS S3 gateway on *server*'s filer, serving TLS with a
     certificate of a private CA made here (``Peer.ca`` is its file): the same buckets,
-    over https."""
+    over https. With *metrics* it counts its requests (``seaweed.request_counts`` of
+    ``Peer.metrics``)."""
     directory.mkdir(parents=True, exist_ok=True)
     ca, cert, key = make_certificates(directory)
     ports = dict(server.ports)
@@ -133,12 +135,23 @@ def start_tls_gateway(server: seaweed.Server, directory: Path) -> Peer:
         f"-cert.file={cert}",
         f"-key.file={key}",
     ]
+    metrics_url = None
+    if metrics:
+        (metrics_port,) = seaweed._free_ports(1)
+        args.append(f"-metricsPort={metrics_port}")
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     env = {"AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_key}
     process, log = _spawn("tls-gateway", args, directory, env)
     endpoint = f"https://127.0.0.1:{port}"
     _wait(endpoint, process, log, str(ca))
     return Peer(
-        "seaweedfs-tls", endpoint, server.access_key, server.secret_key, process.pid, str(ca)
+        "seaweedfs-tls",
+        endpoint,
+        server.access_key,
+        server.secret_key,
+        process.pid,
+        str(ca),
+        metrics_url,
     )
 
 

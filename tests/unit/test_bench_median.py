@@ -8,11 +8,15 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
+from benchmarks import links
 from benchmarks.run import (
     Figure,
     busy_seconds,
     mark_cleaned,
     median,
+    network_table,
     settle,
     wait_out_cleanup,
 )
@@ -150,3 +154,22 @@ def test_the_cleanup_noted_is_the_one_waited_for(tmp_path: Path) -> None:
     clock = Clock(time.time() + 60.0)
     waited = wait_out_cleanup(stamp, quiet=600.0, clock=clock, sleep=clock.sleep)
     assert 539.0 < waited <= 540.0
+
+
+def test_links_are_named_scheme_and_round_trip() -> None:
+    assert links.parse("http/0, https/80,") == [("http", 0), ("https", 80)]
+    for bad in ("ftp/20", "https", "http/fast"):
+        with pytest.raises(ValueError, match="SCHEME/RTT_MS"):
+            links.parse(bad)
+
+
+def test_the_network_table_sets_s3sync_against_the_best_peer_that_succeeded() -> None:
+    def linked(tool: str, wall: float, code: int = 0) -> Figure:
+        return Figure("push", tool, 100, wall, 1.0, 50.0, 200, code, "https/80", 64)
+
+    table = network_table(
+        [linked("s3sync", 2.0), linked("s5cmd", 1.0, code=1), linked("rclone", 4.0)]
+    )
+    row = next(line for line in table.splitlines() if line.startswith("push"))
+    shown = "push  https/80  2.00  rclone  4.00  0.50  200 / 200  64 / 64"
+    assert row.split() == shown.split()
