@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 
+from s3sync.window import Window
+
 if TYPE_CHECKING:  # concurrent.futures loads logging: a run that uploads nothing skips both
     from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -142,7 +144,7 @@ def stream(
     *,
     workers: int,
     cancel: Callable[[], bool],
-    in_flight: int | None = None,
+    in_flight: int | Window | None = None,
     backlog: int = 16,
     start: Start[A, R] | None = None,
     inline: bool = False,
@@ -152,6 +154,8 @@ def stream(
 
     At most *in_flight* actions (``4 * workers`` unless given) are begun and not yet
     yielded at any time: those started on their own threads and those the pool holds.
+    Given a Window, its limit of the moment, which the store lowers while the server
+    throttles and which grows back as actions end.
 
     With *start*, each action is first offered to ``start(action, runners)`` in the
     caller's thread: it may begin the action on threads of its own and return a Future
@@ -181,7 +185,7 @@ def stream(
     handled = threading.Condition()
     live_sources = [True] * len(sources)
     pool: ThreadPoolExecutor | None = None  # made for the first action: a no-op has none
-    limit = max(1, 4 * workers if in_flight is None else in_flight)
+    window = in_flight if isinstance(in_flight, Window) else Window(in_flight or 4 * workers)
     inflight = 0
     ended = threading.Event()
     aborted = threading.Event()
@@ -230,10 +234,11 @@ def stream(
         if runners is None:
             yield perform(action)
             return
-        while inflight >= limit:
+        while inflight >= window.limit:
             item = get()
             if isinstance(item, _Done):
                 inflight -= 1
+                window.ended()
                 yield item.future.result()
             else:
                 early.append(item)
@@ -249,6 +254,7 @@ def stream(
             item = get()
             if isinstance(item, _Done):
                 inflight -= 1
+                window.ended()
                 yield item.future.result()
 
     def ready() -> Iterator[object]:
@@ -303,6 +309,7 @@ def stream(
         for item in pulled_here() if inline else pulled_on_threads():
             if isinstance(item, _Done):
                 inflight -= 1
+                window.ended()
                 yield item.future.result()
             elif isinstance(item, _End):
                 if item.error is not None:

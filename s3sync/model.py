@@ -205,6 +205,8 @@ class Report:
     limited: int = 0
     failed: int = 0
     retries: int = 0
+    throttled: int = 0  # answers asking for fewer requests (SlowDown, 503, 429)
+    narrowest: int = 0  # the fewest requests in flight they left, when there were any
     withheld_deletes: int = 0
     withheld_reason: str | None = None
     interrupted: bool = False

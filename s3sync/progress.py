@@ -179,6 +179,8 @@ def summary_record(report: Report) -> dict[str, Any]:
         "failed": report.failed,
         "warnings": len(report.warnings),
         "retries": report.retries,
+        "throttled": report.throttled,
+        "narrowest_in_flight": report.narrowest,
         "withheld_deletes": report.withheld_deletes,
         "withheld_reason": report.withheld_reason,
         "dry_run": report.dry_run,
@@ -235,6 +237,8 @@ def summary_line(report: Report, command: str) -> str:
         parts.append(f"{len(report.warnings)} warnings")
     if report.retries:
         parts.append(f"{report.retries} retries")
+    if report.throttled:
+        parts.append(f"{report.throttled} throttled (in flight down to {report.narrowest})")
     if report.hashed_bytes:
         parts.append(f"{human_bytes(report.hashed_bytes)} hashed")
     checked = [f"{n} by {_SETTLED_TEXT[by]}" for by, n in report.settled.items() if n]

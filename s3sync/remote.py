@@ -28,6 +28,7 @@ from s3sync.model import MAX_REQUESTS, ObjectInfo, Stat
 from s3sync.paths import endpoint_shown
 from s3sync.protocol import KEPT_HEADERS, DigestMismatch, check_stored_crc32, crc32_text
 from s3sync.retry import Retrier, RetryPolicy
+from s3sync.window import Window, throttled
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -92,6 +93,11 @@ class ObjectStore(Protocol):
     @property
     def endpoint(self) -> str:
         """The endpoint URL requests go to, as messages and an index show it."""
+        ...
+
+    @property
+    def window(self) -> Window:
+        """The requests a run keeps in flight: throttling answers narrow it."""
         ...
 
     def list_pages(self, prefix: str, *, on_retry: OnRetry) -> Iterator[list[tuple[str, Stat]]]:
@@ -457,8 +463,10 @@ class S3Store:
         multipart_threshold: int = 8 * 1024 * 1024,
         part_size: int = 8 * 1024 * 1024,
         part_workers: int = 4,
+        window: Window | None = None,
     ) -> None:
         self._connect = connect
+        self.window = window or Window(MAX_REQUESTS)  # what the run keeps in flight
         self._clients: Clients | None = None
         self._connecting = threading.Lock()
         self._endpoint = endpoint
@@ -579,13 +587,17 @@ class S3Store:
 
     def _told(self, exc: Exception, doing: str) -> RemoteError:
         """Return the RemoteError a request's failure *exc* is told as (after deleting
-        what a mismatched upload stored); raise *exc* itself when it is no failure of a
-        request (a bug)."""
+        what a mismatched upload stored; a throttling answer narrows the window of
+        requests in flight); raise *exc* itself when it is no failure of a request (a
+        bug)."""
         if isinstance(exc, DigestMismatch):
             self._drop_corrupt(exc)
         elif not (isinstance(exc, CrtFailure) or _from_botocore(exc)):
             raise exc
-        return self._error(exc, doing)
+        error = self._error(exc, doing)
+        if throttled(error):
+            self.window.slow_down()
+        return error
 
     def _drop_corrupt(self, mismatch: DigestMismatch) -> None:
         """Delete the object an upload stored with the wrong bytes, if it is still that
@@ -1507,6 +1519,7 @@ class Connection(NamedTuple):
             multipart_threshold=self.multipart_threshold,
             part_size=self.part_size,
             part_workers=part_workers,
+            window=Window(self.max_requests),
         )
 
     def _retrier(self) -> Retrier:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 from s3sync import engine
 from s3sync.errors import RemoteError, S3SyncError
 from s3sync.model import Action, Outcome, Reason, Report
+from s3sync.window import Window
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -125,7 +126,7 @@ class Tally:
         perform: Callable[[A], Outcome | None],
         *,
         workers: int,
-        in_flight: int | None = None,
+        in_flight: int | Window | None = None,
         start: engine.Start[A, Outcome | None] | None = None,
         inline: bool = False,
         hold: Callable[[int], bool] | None = None,
@@ -172,6 +173,10 @@ class Tally:
                 str(error) if isinstance(error, S3SyncError) else f"scan failed: {error!r}"
             )
             return False
+        finally:
+            if isinstance(in_flight, Window) and in_flight.throttled:  # shared by streams
+                self.report.throttled = in_flight.throttled
+                self.report.narrowest = in_flight.narrowest
         return not self.stopping()
 
     def finish(self) -> None:

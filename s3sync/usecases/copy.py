@@ -246,7 +246,7 @@ def run(
         finish,
         perform,
         workers=options.workers,
-        in_flight=options.max_requests,
+        in_flight=store.window,
         hold=lambda side: matcher.ahead(local=side == _SOURCE),
     )
     report.unchanged += matcher.unchanged

@@ -437,7 +437,7 @@ def run(
         lambda: first_group(itertools.chain(checks.divert(finish()), checks.rest())),
         perform,
         workers=options.workers,
-        in_flight=options.max_requests,
+        in_flight=store.window,
         start=begin,
         inline=trusted,  # nothing waits on the network: threads would only contend
         hold=lambda source: matcher.ahead(local=source == _WALK),
@@ -455,7 +455,7 @@ def run(
             tuple,
             perform,
             workers=options.workers,
-            in_flight=options.max_requests,
+            in_flight=store.window,
             start=begin,
         )
     checks.close()

@@ -459,7 +459,7 @@ def run(
         tuple,  # the local scan has ended: no object is left waiting
         perform,
         workers=options.workers,
-        in_flight=options.max_requests,
+        in_flight=store.window,
         start=None if options.dry_run else start,
         hold=lambda source: matcher.ahead(local=source == _WALK),
     )

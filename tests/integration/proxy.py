@@ -75,9 +75,12 @@ class Flip:
 @dataclass(frozen=True)
 class Pause:
     """Forward the request after *seconds*, as a distant server would answer it; the
-    proxy counts how many paused requests are in flight at once (``peak``)."""
+    proxy counts how many paused requests are in flight at once (``peak``). With
+    *most*, a request that would make more than that many answers SlowDown at once, as
+    a server at its capacity does (``throttled`` counts them)."""
 
     seconds: float
+    most: int = 0
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self.paused = 0  # Pause requests in flight now, and the most at once
         self.peak = 0
+        self.throttled = 0
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -144,8 +148,14 @@ class FaultProxy:
                     )
                 if isinstance(fault, Pause):
                     with proxy._lock:
-                        proxy.paused += 1
-                        proxy.peak = max(proxy.peak, proxy.paused)
+                        full = 0 < fault.most <= proxy.paused
+                        proxy.throttled += full
+                        if not full:
+                            proxy.paused += 1
+                            proxy.peak = max(proxy.peak, proxy.paused)
+                    if full:
+                        self._answer(*SLOW_DOWN)
+                        return
                     try:
                         time.sleep(fault.seconds)
                         self._forward(body, None)
@@ -166,16 +176,22 @@ class FaultProxy:
                     return
                 elif isinstance(fault, tuple):
                     status, payload, *more = fault
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(payload)))
-                    for name, value in more[0] if more else ():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    if self.command != "HEAD":
-                        self.wfile.write(payload)
+                    self._answer(status, payload, more[0] if more else ())
                     return
                 self._forward(body, fault)
+
+            def _answer(
+                self, status: int, payload: bytes, extra: tuple[tuple[str, str], ...] = ()
+            ) -> None:
+                """Answer with *status* and the XML *payload*, the server never asked."""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in extra:
+                    self.send_header(name, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
 
             def _forward(self, body: bytes, fault: Fault | None) -> None:
                 """Send the request to the server; pass its answer on, as *fault* says."""

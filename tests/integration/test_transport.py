@@ -318,3 +318,25 @@ def test_a_server_that_refuses_full_object_checksums_gets_plain_multipart_upload
     assert objects(s3, bucket) == {"site/a.bin": BIG, "site/b.bin": BIG[::-1]}
     for key in ("site/a.bin", "site/b.bin"):
         assert "ChecksumCRC32" not in s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+
+
+def test_a_server_at_its_capacity_narrows_the_requests_in_flight(
+    cli: Any, s3: Any, server: Any, bucket: str, tmp_path: Path
+) -> None:
+    files = {f"p/{i:03}.html": f"<p>{i}</p>" * 20 for i in range(60)}
+    src = write_tree(tmp_path / "src", files)
+
+    def four_at_a_time(method: str, key: str, _n: int) -> Pause | None:
+        """A server that takes four uploads at once and asks the rest to slow down."""
+        return Pause(0.05, most=4) if method == "PUT" else None
+
+    with fault_proxy(server.endpoint, four_at_a_time) as proxy:
+        run = cli(
+            "push", "--json", "--max-requests", "32", "--retries", "12",
+            src, f"s3://{bucket}/site", "--endpoint-url", proxy.endpoint,
+        )  # fmt: skip
+    assert run.code == 0, run.err
+    summary = run.summary()
+    assert summary["throttled"] == proxy.throttled > 0
+    assert summary["narrowest_in_flight"] <= 16  # halved from 32
+    assert objects(s3, bucket, "site/") == {f"site/{k}": v.encode() for k, v in files.items()}
