@@ -517,7 +517,8 @@ def _rst(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     """Return *rows* under *head* as an RST simple table."""
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     rule = "  ".join("=" * w for w in widths)
-    lines = [rule, "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)), rule]
+    title = "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip()
+    lines = [rule, title, rule]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join([*lines, rule])
 
