@@ -26,7 +26,7 @@ from s3sync.progress import (
     TeeReporter,
 )
 from s3sync.push_options import PushOptions
-from s3sync.remote import Connection
+from s3sync.store.remote import Connection
 
 MIB = 1024 * 1024
 

@@ -15,12 +15,12 @@ from s3sync.hashing import hash_file
 from s3sync.localtree import LocalTree
 from s3sync.model import ObjectInfo
 from s3sync.paths import Location, parse_s3_url
-from s3sync.remote import Connection
+from s3sync.store.remote import Connection
 from s3sync.usecases import stream
 from s3sync.usecases.restore import file_mtime
 
 if TYPE_CHECKING:
-    from s3sync.remote import S3Store
+    from s3sync.store.remote import S3Store
 
 Data = bytes | str | BinaryIO
 

@@ -9,7 +9,7 @@ from s3sync import engine
 from s3sync.model import Delete, Outcome
 
 if TYPE_CHECKING:
-    from s3sync.remote import ObjectStore
+    from s3sync.store.remote import ObjectStore
 
 BATCH = 1000
 

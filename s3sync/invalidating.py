@@ -11,7 +11,7 @@ from s3sync.errors import RemoteError
 from s3sync.model import Invalidation
 
 if TYPE_CHECKING:
-    from s3sync.remote import CloudFront
+    from s3sync.store.remote import CloudFront
 
 
 def invalidate(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from s3sync.errors import ConfigError, LockHeld, RemoteError
 
 if TYPE_CHECKING:
-    from s3sync.remote import ObjectStore
+    from s3sync.store.remote import ObjectStore
 
 TTL = 120.0
 

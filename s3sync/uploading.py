@@ -30,7 +30,7 @@ from s3sync.snapshot import Snapshot, SourceChanged
 
 if TYPE_CHECKING:
     from s3sync.push_options import PushOptions
-    from s3sync.remote import ObjectStore
+    from s3sync.store.remote import ObjectStore
 
 # a file up to this size may be read by the reporting thread and sent with no worker
 # waiting on it: the requests in flight (four per worker) hold at most this much each

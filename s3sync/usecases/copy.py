@@ -27,12 +27,12 @@ from s3sync.errors import Disposition, RemoteError, changed_underneath, classify
 from s3sync.filters import Filter
 from s3sync.model import MAX_REQUESTS, Copy, Delete, Outcome, Reason, Report, Stat
 from s3sync.paths import Location
-from s3sync.remote import CopySource
+from s3sync.store.remote import CopySource
 from s3sync.tally import Tally
 
 if TYPE_CHECKING:
     from s3sync.progress import Reporter
-    from s3sync.remote import ObjectStore
+    from s3sync.store.remote import ObjectStore
 
 Page = list[tuple[str, Stat]]
 SOURCE_ETAG = "s3sync-source-etag"

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from s3sync.checking import Checked, ContentChecks
     from s3sync.pages import Directories
     from s3sync.progress import Reporter
-    from s3sync.remote import CloudFront, ObjectStore
+    from s3sync.store.remote import CloudFront, ObjectStore
 
 
 Page = Iterable[tuple[str, Stat]]

@@ -51,7 +51,7 @@ from s3sync.tally import Tally
 
 if TYPE_CHECKING:
     from s3sync.progress import Reporter
-    from s3sync.remote import ObjectStore
+    from s3sync.store.remote import ObjectStore
 
 Page = list[tuple[str, Stat]]
 _WALK = 0

@@ -19,7 +19,7 @@ from s3sync.etags import MIB, EtagHasher, candidate_part_sizes, parts_of
 from s3sync.model import Download, ObjectInfo, Outcome, Reason, Report, Stat, Upload
 
 if TYPE_CHECKING:
-    from s3sync.remote import Part, S3Store
+    from s3sync.store.remote import Part, S3Store
 
 MIN_PART = 5 * MIB
 MAX_PARTS = 10_000

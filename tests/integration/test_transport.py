@@ -19,7 +19,7 @@ import pytest
 from s3sync import localtree
 from s3sync.api import restore
 from s3sync.cli import SIGNAL_GRACE
-from s3sync.protocol import crc32_text
+from s3sync.store.protocol import crc32_text
 from tests.conftest import write_tree
 from tests.integration.conftest import cli_env, keys, objects
 from tests.integration.proxy import Flip, Pause, Relabel, Silence, fault_proxy

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from s3sync import remote
 from s3sync.errors import ConfigError, Disposition, RemoteError, classify
 from s3sync.index import Binding, Index
 from s3sync.model import Stat
-from s3sync.remote import Clients, Connection, S3Store
 from s3sync.retry import Retrier, RetryPolicy
+from s3sync.store import remote
+from s3sync.store.remote import Clients, Connection, S3Store
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def loaded(code: str, modules: tuple[str, ...]) -> list[str]:
 def test_opening_a_store_loads_neither_boto3_nor_awscrt() -> None:
     # a no-op push with an index sends nothing: it must not pay for loading them
     code = (
-        "from s3sync.remote import Connection\n"
+        "from s3sync.store.remote import Connection\n"
         "store = Connection(endpoint_url='http://127.0.0.1:9').open('b')\n"
         "assert store.endpoint == 'http://127.0.0.1:9'"
     )

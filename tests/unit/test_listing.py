@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from s3sync.listing import NotAListing, parse_page
 from s3sync.model import Stat
+from s3sync.store.listing import NotAListing, parse_page
 
 NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
 
@@ -44,7 +44,7 @@ def test_objects_with_whole_second_times_quoted_etags_and_the_next_token() -> No
 
 
 def test_the_last_page_is_the_one_not_truncated_whatever_token_it_sends() -> None:
-    from s3sync.remote import next_page
+    from s3sync.store.remote import next_page
 
     last = parse_page(page(entry("k") + "<NextContinuationToken>x</NextContinuationToken>"))
     assert not last.truncated and next_page("b", last.truncated, last.next_token) is None
@@ -53,7 +53,7 @@ def test_the_last_page_is_the_one_not_truncated_whatever_token_it_sends() -> Non
 
 def test_a_truncated_page_without_a_token_is_an_incomplete_listing_not_the_end() -> None:
     from s3sync.errors import Disposition, RemoteError, classify
-    from s3sync.remote import next_page
+    from s3sync.store.remote import next_page
 
     cut = parse_page(page(entry("k"), truncated=True))
     assert cut.truncated and cut.next_token is None

@@ -13,10 +13,10 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
-from s3sync import crt
-from s3sync.crt import Answer, CrtFailure
-from s3sync.protocol import BotocoreProtocol, DigestMismatch
-from s3sync.remote import client_config
+from s3sync.store import crt
+from s3sync.store.crt import Answer, CrtFailure
+from s3sync.store.protocol import BotocoreProtocol, DigestMismatch
+from s3sync.store.remote import client_config
 
 BODY = b"<html>hello</html>"
 MD5 = hashlib.md5(BODY).hexdigest()
@@ -167,7 +167,7 @@ def test_a_bare_error_status_of_the_runtime_is_read_as_that_status() -> None:
 def test_botocore_failures_to_connect_are_named(error: Exception, code: str) -> None:
     from botocore.exceptions import EndpointConnectionError
 
-    from s3sync.remote import _connection_code
+    from s3sync.store.remote import _connection_code
 
     assert _connection_code(EndpointConnectionError(endpoint_url="http://x", error=error)) == code
 

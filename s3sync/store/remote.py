@@ -19,15 +19,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
-from s3sync.crt import Answer, Built, Credentials, CrtClient, CrtFailure, combine_crc32
-from s3sync.crt import available as crt_available
 from s3sync.errors import ConfigError, Disposition, RemoteError, classify
 from s3sync.etags import multipart_etag, used_part_size
-from s3sync.listing import NotAListing, parse_page
 from s3sync.model import MAX_REQUESTS, ObjectInfo, Stat
 from s3sync.paths import endpoint_shown
-from s3sync.protocol import KEPT_HEADERS, DigestMismatch, check_stored_crc32, crc32_text
 from s3sync.retry import Retrier, RetryPolicy
+from s3sync.store.crt import Answer, Built, Credentials, CrtClient, CrtFailure, combine_crc32
+from s3sync.store.crt import available as crt_available
+from s3sync.store.listing import NotAListing, parse_page
+from s3sync.store.protocol import KEPT_HEADERS, DigestMismatch, check_stored_crc32, crc32_text
 from s3sync.window import Window, throttled
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from botocore.config import Config
     from mypy_boto3_s3 import S3Client
 
-    from s3sync.protocol import BotocoreProtocol
+    from s3sync.store.protocol import BotocoreProtocol
 
 T = TypeVar("T")
 OnRetry = Callable[[BaseException], None]
@@ -276,7 +276,7 @@ def make_client(
     """Return an S3 client that never retries on its own (s3sync retries, and counts),
     and checks every upload and answer (``protocol.guard``). *verify* is botocore's:
     None for the CA bundle AWS's settings name (else the system's), False for none."""
-    from s3sync import protocol
+    from s3sync.store import protocol
 
     session = session or _session(profile)
     region = _region(region, session)
@@ -1529,7 +1529,7 @@ class Connection(NamedTuple):
     def _fast(self, session: boto3.session.Session, verify: bool | str | None) -> Fast | None:
         """Return the awscrt client and the botocore protocol it sends for, or None
         without awscrt or credentials (botocore tells the user, on the first request)."""
-        from s3sync.protocol import BotocoreProtocol
+        from s3sync.store.protocol import BotocoreProtocol
 
         credentials = _current_credentials(session)
         if credentials is None or not crt_available():

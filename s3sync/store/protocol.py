@@ -1,4 +1,4 @@
-"""S3's protocol as botocore speaks it, for requests that awscrt moves (``s3sync.crt``),
+"""S3's protocol as botocore speaks it, for requests that awscrt moves (``s3sync.store.crt``),
 and the integrity checks every upload carries, on either path.
 
 botocore builds each request (endpoint from ``--endpoint-url``, ``AWS_ENDPOINT_URL_S3``,
@@ -20,7 +20,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from s3sync.crt import Answer, Built, CrtFailure
+from s3sync.store.crt import Answer, Built, CrtFailure
 
 if TYPE_CHECKING:
     import boto3
