@@ -252,6 +252,10 @@ def test_output_records() -> None:
     assert summary_line(report, "push") == (
         "s3sync push: 1 uploaded (10 B), 1 deleted, 0 unchanged, 0 failed, 2 retries in 1.2s"
     )
+    report.throttled, report.narrowest = 12, 8
+    assert summary_record(report)["throttled"] == 12
+    assert summary_record(report)["narrowest_in_flight"] == 8
+    assert ", 2 retries, 12 throttled (in flight down to 8) in" in summary_line(report, "push")
 
 
 @pytest.mark.parametrize(
