@@ -256,7 +256,10 @@ class Bucket(MutableMapping[str, Object]):
         return True
 
     def _iter(self, prefix: str) -> Iterator[str]:
-        for page in self._store.list_pages(self.location.prefix + prefix, on_retry=_no_retry_count):
+        pages = self._store.list_pages(  # lazily: a page is read when wanted
+            self.location.prefix + prefix, on_retry=_no_retry_count, fan_out=False
+        )
+        for page in pages:
             for full, _stat in page:
                 yield full[len(self.location.prefix) :]
 

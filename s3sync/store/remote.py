@@ -26,6 +26,7 @@ from s3sync.paths import endpoint_shown
 from s3sync.retry import Retrier, RetryPolicy
 from s3sync.store.crt import Answer, Built, Credentials, CrtClient, CrtFailure, combine_crc32
 from s3sync.store.crt import available as crt_available
+from s3sync.store.fanout import Listed, Page, fanned
 from s3sync.store.listing import NotAListing, parse_page
 from s3sync.store.protocol import KEPT_HEADERS, DigestMismatch, check_stored_crc32, crc32_text
 from s3sync.window import Window, throttled
@@ -46,6 +47,8 @@ CHUNK = 1024 * 1024
 DELETE_BATCH = 1000
 SMALL_OBJECT = 64 * 1024  # what get_bytes reads at most: a lease is a few hundred bytes
 LATER_BYTES = 64 * 1024 * 1024  # of bodies put_later holds in memory at once
+LISTING_WAYS = 8  # directories of a prefix listed at once
+PAGE_KEYS = 1000  # S3's most, and its default
 # what a multipart upload asks for to end with the CRC32 of the whole object, as a
 # PutObject's; and the answers of a server that takes no such request
 FULL_CRC32: dict[str, Any] = {"ChecksumAlgorithm": "CRC32", "ChecksumType": "FULL_OBJECT"}
@@ -100,8 +103,11 @@ class ObjectStore(Protocol):
         """The requests a run keeps in flight: throttling answers narrow it."""
         ...
 
-    def list_pages(self, prefix: str, *, on_retry: OnRetry) -> Iterator[list[tuple[str, Stat]]]:
-        """Yield the objects under *prefix*, one listing page at a time."""
+    def list_pages(
+        self, prefix: str, *, on_retry: OnRetry, fan_out: bool = True
+    ) -> Iterator[list[tuple[str, Stat]]]:
+        """Yield the objects under *prefix*, one listing page at a time; without
+        *fan_out*, one request after the other (a page read only when wanted)."""
         ...
 
     def put_file(
@@ -478,6 +484,8 @@ class S3Store:
         self._parts: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._held = 0  # bytes of bodies put_later holds until their requests end
+        self.listing_ways = LISTING_WAYS  # directories listed at once
+        self.page_keys = PAGE_KEYS  # keys a listing page asks for
         self._full_crc32 = True  # until the server refuses a full-object checksum
         self._checked_uploads: set[str] = set()  # upload ids started with one
 
@@ -608,29 +616,42 @@ class S3Store:
         with contextlib.suppress(Exception):
             self.client.delete_object(Bucket=self.bucket, Key=mismatch.key, IfMatch=mismatch.etag)
 
-    def list_pages(self, prefix: str, *, on_retry: OnRetry) -> Iterator[list[tuple[str, Stat]]]:
-        """Yield the objects under *prefix* a ListObjectsV2 page at a time (through
-        awscrt and a lean parser when it is there: botocore's costs ten times the CPU)."""
+    def list_pages(
+        self, prefix: str, *, on_retry: OnRetry, fan_out: bool = True
+    ) -> Iterator[list[tuple[str, Stat]]]:
+        """Yield the objects under *prefix* a ListObjectsV2 page at a time, in key order,
+        listing up to ``listing_ways`` of its directories at once (``fanout``) unless not
+        to *fan_out*; through awscrt and a lean parser when it is there (botocore's
+        costs ten times the CPU)."""
+
+        def chain(under: str, delimiter: str | None) -> Iterator[Listed]:
+            return self._chain(under, delimiter, on_retry)
+
+        if self.listing_ways < 2 or not fan_out:
+            return (listed.objects for listed in chain(prefix, None))
+        return fanned(chain, prefix, ways=self.listing_ways)
+
+    def _chain(self, prefix: str, delimiter: str | None, on_retry: OnRetry) -> Iterator[Listed]:
+        """Yield the pages of one ListObjectsV2 listing."""
         page = self._botocore_page if self._fast is None else self._lean_page
         token: str | None = None
         while True:
-            objects, token = self._call(
+            objects, prefixes, token = self._call(
                 f"listing bucket '{self.bucket}'",
-                lambda after=token: page(prefix, after),  # type: ignore[misc]
+                lambda after=token: page(prefix, delimiter, after),  # type: ignore[misc]
                 on_retry,
             )
-            yield objects
+            yield Listed(objects, prefixes, token is not None)
             if token is None:
                 return
 
     def _lean_page(
-        self, prefix: str, token: str | None
-    ) -> tuple[list[tuple[str, Stat]], str | None]:
+        self, prefix: str, delimiter: str | None, token: str | None
+    ) -> tuple[Page, list[str], str | None]:
         fast = self._fast
         assert fast is not None
-        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "EncodingType": "url"}
-        if token:
-            params["ContinuationToken"] = token
+        params = self._listing_params(prefix, delimiter, token)
+        params["EncodingType"] = "url"
         built, _ = fast.protocol.request("list_objects_v2", **params)
         answer = fast.crt.send("ListObjectsV2", built, size=0, keep_body=True)
         if answer.status is None or answer.status >= 300:
@@ -639,15 +660,13 @@ class S3Store:
             parsed = parse_page(answer.body)
         except NotAListing as exc:
             raise CrtFailure("NotS3", answer.status, str(exc)) from None
-        return parsed.objects, next_page(self.bucket, parsed.truncated, parsed.next_token)
+        token = next_page(self.bucket, parsed.truncated, parsed.next_token)
+        return parsed.objects, parsed.prefixes, token
 
     def _botocore_page(
-        self, prefix: str, token: str | None
-    ) -> tuple[list[tuple[str, Stat]], str | None]:
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-        if token:
-            kwargs["ContinuationToken"] = token
-        page = self.client.list_objects_v2(**kwargs)
+        self, prefix: str, delimiter: str | None, token: str | None
+    ) -> tuple[Page, list[str], str | None]:
+        page = self.client.list_objects_v2(**self._listing_params(prefix, delimiter, token))
         objects = [
             (
                 obj["Key"],
@@ -655,8 +674,21 @@ class S3Store:
             )
             for obj in page.get("Contents", ())
         ]
+        prefixes = [str(p["Prefix"]) for p in page.get("CommonPrefixes", ())]
         truncated = bool(page.get("IsTruncated"))
-        return objects, next_page(self.bucket, truncated, page.get("NextContinuationToken"))
+        token = next_page(self.bucket, truncated, page.get("NextContinuationToken"))
+        return objects, prefixes, token
+
+    def _listing_params(self, prefix: str, delimiter: str | None, token: str | None) -> Any:
+        """Return the parameters of a ListObjectsV2 request."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if delimiter:
+            params["Delimiter"] = delimiter
+        if token:
+            params["ContinuationToken"] = token
+        if self.page_keys != PAGE_KEYS:
+            params["MaxKeys"] = self.page_keys
+        return params
 
     def put_file(
         self,
