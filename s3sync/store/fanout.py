@@ -83,7 +83,10 @@ def _in_order(
     ahead: collections.deque[Page | queue.Queue[Page | _End]] = collections.deque()
     listing = 0  # directories in *ahead*
     while True:
-        while listing < ways and len(ahead) < 2 * ways:
+        # more of the level only while no page is ready: reading it may wait on the server
+        while (
+            listing < ways and len(ahead) < 2 * ways and not (ahead and isinstance(ahead[0], list))
+        ):
             unit = next(units, None)
             if unit is None:
                 break

@@ -170,6 +170,8 @@ def test_sigterm_finishes_in_flight_uploads_keeps_the_index_skips_deletes_exits_
             "--json",
             "-w",
             "1",
+            "--max-requests",
+            "4",
             "--index",
             index,
             src,
@@ -185,7 +187,7 @@ def test_sigterm_finishes_in_flight_uploads_keeps_the_index_skips_deletes_exits_
     assert records[-1]["interrupted"] is True and records[-1]["deleted"] == 0
     done = {r["key"] for r in records if r["type"] == "upload" and r["status"] == "ok"}
     # every upload sent finished and was reported; with all of them held, no more than
-    # one worker's four can have been in flight, and none started after the signal
+    # the four --max-requests allows can have been in flight, none started after the signal
     assert done == sent and 1 <= len(done) <= 4
     assert keys(s3, bucket) == done | {"stale.txt"}
 
