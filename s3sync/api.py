@@ -101,7 +101,6 @@ def push(
         rules = ((False, "/" + _glob_escape(rel)), *rules)  # the lease is not part of the tree
     options = PushOptions(
         workers=workers,
-        max_requests=max_requests,
         fudge=fudge,
         delete=not no_delete,
         dry_run=dry_run,
@@ -199,7 +198,6 @@ def restore(
     location = parse_s3_url(src)
     options = restore_case.RestoreOptions(
         workers=workers,
-        max_requests=max_requests,
         delete=delete,
         dry_run=dry_run,
         filters=tuple(filters) if filters is not None else filter_rules(include, exclude),
@@ -300,7 +298,6 @@ def copy(
         _refuse_overlap(source_tree.location, location, delete=delete)
     options = copy_case.CopyOptions(
         workers=workers,
-        max_requests=max_requests,
         delete=delete,
         dry_run=dry_run,
         filters=tuple(filters) if filters is not None else filter_rules(include, exclude),

@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 from s3sync.errors import ExitCode
 
-# requests a sync keeps in flight at once unless told otherwise: enough to fill a link
-# of 100 ms round trips with small objects, few enough for a server on loopback
+# requests a sync keeps in flight at once unless told otherwise (README, "Requests in
+# flight", says how it was chosen)
 MAX_REQUESTS = 128
 
 

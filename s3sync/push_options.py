@@ -9,7 +9,6 @@ from s3sync.diff import Compare, DeleteLimit
 from s3sync.etags import used_part_size
 from s3sync.filters import ENTRY_POINTS
 from s3sync.headers import Headers
-from s3sync.model import MAX_REQUESTS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -17,7 +16,6 @@ class PushOptions:
     """How a push behaves; the CLI's flags with the same defaults."""
 
     workers: int = 16
-    max_requests: int = MAX_REQUESTS  # requests in flight at once
     fudge: float = 1200.0
     delete: bool = True
     dry_run: bool = False

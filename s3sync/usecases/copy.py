@@ -25,7 +25,7 @@ from s3sync.diff import (
 )
 from s3sync.errors import Disposition, RemoteError, changed_underneath, classify
 from s3sync.filters import Filter
-from s3sync.model import MAX_REQUESTS, Copy, Delete, Outcome, Reason, Report, Stat
+from s3sync.model import Copy, Delete, Outcome, Reason, Report, Stat
 from s3sync.paths import Location
 from s3sync.store.remote import CopySource
 from s3sync.tally import Tally
@@ -68,7 +68,6 @@ class CopyOptions:
     """How a copy behaves; the CLI's flags with the same defaults."""
 
     workers: int = 16
-    max_requests: int = MAX_REQUESTS  # requests in flight at once
     delete: bool = False
     dry_run: bool = False
     filters: tuple[tuple[bool, str], ...] = ()

@@ -32,7 +32,6 @@ from s3sync.filters import Filter
 from s3sync.hashing import HIDES_MD5, Verdict, hash_file, md5_shaped, settle
 from s3sync.localtree import LocalTree, PathRefused, Pending, abandoned, is_temp_name
 from s3sync.model import (
-    MAX_REQUESTS,
     Download,
     ObjectInfo,
     Outcome,
@@ -62,7 +61,6 @@ class RestoreOptions:
     """How a restore behaves; the CLI's flags with the same defaults."""
 
     workers: int = 16
-    max_requests: int = MAX_REQUESTS  # requests in flight at once
     delete: bool = False
     dry_run: bool = False
     filters: tuple[tuple[bool, str], ...] = ()
